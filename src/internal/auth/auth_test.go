@@ -1,0 +1,181 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/uaa"
+)
+
+type fakeUAA struct {
+	codes map[string]uaa.Token
+	err   error
+	calls int
+}
+
+func (f *fakeUAA) ExchangeCode(ctx context.Context, code string) (uaa.Token, error) {
+	f.calls++
+	if _, ok := ctx.Deadline(); !ok {
+		return uaa.Token{}, errors.New("no deadline")
+	}
+	if f.err != nil {
+		return uaa.Token{}, f.err
+	}
+	t, ok := f.codes[code]
+	if !ok {
+		return uaa.Token{}, uaa.ErrInvalidCode
+	}
+	delete(f.codes, code)
+	return t, nil
+}
+
+type fakeCC struct {
+	access map[string]string // "token app/index" -> process guid
+	err    error
+}
+
+func (f *fakeCC) SSHAccess(ctx context.Context, token, app string, index int) (string, error) {
+	if f.err != nil {
+		return "", f.err
+	}
+	p, ok := f.access[fmt.Sprintf("%s %s/%d", token, app, index)]
+	if !ok {
+		return "", fmt.Errorf("cc said 404: %w", auth.ErrAccessDenied)
+	}
+	return p, nil
+}
+
+var _ = Describe("ParseUsername", func() {
+	DescribeTable("accepts",
+		func(in string, scheme auth.Scheme, guid string, idx int) {
+			u, err := auth.ParseUsername(in)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(u).To(Equal(auth.Username{Scheme: scheme, GUID: guid, Index: idx}))
+			Expect(u.String()).To(Equal(in))
+		},
+		Entry("cf", "cf:8f1c2c3e-aaaa-4bbb-8ccc-123456789abc/0", auth.SchemeCF, "8f1c2c3e-aaaa-4bbb-8ccc-123456789abc", 0),
+		Entry("cf index 12", "cf:app/12", auth.SchemeCF, "app", 12),
+		Entry("diego", "diego:pg-1-v2/3", auth.SchemeDiego, "pg-1-v2", 3),
+		Entry("max index", "cf:a/2147483647", auth.SchemeCF, "a", 2147483647),
+	)
+	DescribeTable("rejects",
+		func(in string) {
+			_, err := auth.ParseUsername(in)
+			Expect(err).To(MatchError(auth.ErrUsernameFormat))
+		},
+		Entry("no scheme", "app/0"),
+		Entry("unknown scheme", "vcap:app/0"),
+		Entry("upper-case scheme", "CF:app/0"),
+		Entry("no index", "cf:app"),
+		Entry("empty index", "cf:app/"),
+		Entry("empty guid", "cf:/0"),
+		Entry("negative", "cf:app/-1"),
+		Entry("plus sign", "cf:app/+1"),
+		Entry("leading zero", "cf:app/01"),
+		Entry("too large", "cf:app/2147483648"),
+		Entry("second slash", "cf:app/0/1"),
+		Entry("space", "cf:ap p/0"),
+		Entry("slash in guid", "cf:a/b/0"),
+		Entry("long guid", "cf:"+strings.Repeat("a", 129)+"/0"),
+	)
+})
+
+var _ = Describe("Authenticator", func() {
+	var (
+		u  *fakeUAA
+		cc *fakeCC
+		a  *auth.Authenticator
+	)
+	BeforeEach(func() {
+		u = &fakeUAA{codes: map[string]uaa.Token{"code-1": {AccessToken: "tok-1", UserName: "alice", Subject: "uid-1"}}}
+		cc = &fakeCC{access: map[string]string{"tok-1 app-1/2": "pg-1"}}
+		a = &auth.Authenticator{CF: &auth.CF{UAA: u, CC: cc, Timeout: time.Second}}
+	})
+
+	It("turns a good code into permissions naming the process", func() {
+		p, err := a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
+		Expect(err).NotTo(HaveOccurred())
+		t, err := auth.TargetOf(p)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t).To(Equal(auth.Target{Scheme: auth.SchemeCF, AppGUID: "app-1", ProcessGUID: "pg-1", Index: 2, User: "alice"}))
+		Expect(p.Extensions[auth.ExtUserID]).To(Equal("uid-1"))
+		for k, v := range p.Extensions {
+			Expect(v).NotTo(ContainSubstring("code-1"), k)
+			Expect(v).NotTo(ContainSubstring("tok-1"), k)
+		}
+	})
+
+	expectReason := func(err error, reason string) {
+		var r *auth.Refusal
+		Expect(errors.As(err, &r)).To(BeTrue(), "%v", err)
+		Expect(r.Reason).To(Equal(reason))
+		Expect(auth.ReasonOf(err)).To(Equal(reason))
+	}
+
+	It("refuses a used code", func() {
+		_, err := a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
+		expectReason(err, auth.ReasonInvalidCode)
+	})
+	It("refuses an empty code without asking UAA", func() {
+		_, err := a.Authenticate(context.Background(), "cf:app-1/2", nil)
+		expectReason(err, auth.ReasonInvalidCode)
+		Expect(u.calls).To(Equal(0))
+	})
+	It("says UAA is unavailable", func() {
+		u.err = &uaa.UnavailableError{Cause: "connection refused"}
+		_, err := a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
+		expectReason(err, auth.ReasonUAAUnavailable)
+	})
+	It("says the app is not found for another index", func() {
+		_, err := a.Authenticate(context.Background(), "cf:app-1/3", []byte("code-1"))
+		expectReason(err, auth.ReasonAppNotFound)
+	})
+	It("says the Cloud Controller is unavailable", func() {
+		cc.err = errors.New("dial tcp: refused")
+		_, err := a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
+		expectReason(err, auth.ReasonCCUnavailable)
+	})
+	It("refuses bad user names and disabled schemes", func() {
+		_, err := a.Authenticate(context.Background(), "root", []byte("x"))
+		expectReason(err, auth.ReasonBadUsername)
+		_, err = a.Authenticate(context.Background(), "diego:pg/0", []byte("x"))
+		expectReason(err, auth.ReasonSchemeDisabled)
+	})
+
+	Context("diego credentials", func() {
+		BeforeEach(func() {
+			a = &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("s3cret")}}
+		})
+		It("accepts the shared secret", func() {
+			p, err := a.Authenticate(context.Background(), "diego:pg-9/1", []byte("s3cret"))
+			Expect(err).NotTo(HaveOccurred())
+			t, err := auth.TargetOf(p)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(t.ProcessGUID).To(Equal("pg-9"))
+			Expect(t.Index).To(Equal(1))
+			Expect(t.AppGUID).To(BeEmpty())
+		})
+		It("refuses anything else, and cf when cf is disabled", func() {
+			for _, pw := range []string{"", "s3cre", "s3cret ", "S3cret"} {
+				_, err := a.Authenticate(context.Background(), "diego:pg-9/1", []byte(pw))
+				expectReason(err, auth.ReasonInvalidCredential)
+			}
+			_, err := a.Authenticate(context.Background(), "cf:app/0", []byte("s3cret"))
+			expectReason(err, auth.ReasonSchemeDisabled)
+		})
+		It("refuses everything when the credentials are empty", func() {
+			a.Diego.Credentials = nil
+			_, err := a.Authenticate(context.Background(), "diego:pg-9/1", nil)
+			expectReason(err, auth.ReasonInvalidCredential)
+		})
+	})
+})
