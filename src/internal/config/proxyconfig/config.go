@@ -1,0 +1,342 @@
+// Package proxyconfig holds the ssh-proxy's settings: the YAML file the ssh_proxy BOSH job
+// renders (docs/config-files.md, "ssh-proxy"). Load reads it; Validate reports every problem as
+// one line that names the key. Every validation message for the proxy is worded here.
+package proxyconfig
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"gopkg.in/yaml.v3"
+
+	"github.com/app-ssh/app-ssh/internal/logging"
+)
+
+// UAA is the `uaa:` section.
+type UAA struct {
+	TokenURL       string `yaml:"token_url"`
+	ClientID       string `yaml:"client_id"`
+	ClientSecret   string `yaml:"client_secret"`
+	CACertFile     string `yaml:"ca_cert_file"`
+	SkipCertVerify bool   `yaml:"skip_cert_verify"`
+}
+
+// CC is the `cc:` section.
+type CC struct {
+	InternalURL    string `yaml:"internal_url"`
+	CACertFile     string `yaml:"ca_cert_file"`
+	ClientCertFile string `yaml:"client_cert_file"`
+	ClientKeyFile  string `yaml:"client_key_file"`
+	SkipCertVerify bool   `yaml:"skip_cert_verify"`
+}
+
+// BBS is the `bbs:` section.
+type BBS struct {
+	Address        string `yaml:"address"`
+	CACertFile     string `yaml:"ca_cert_file"`
+	ClientCertFile string `yaml:"client_cert_file"`
+	ClientKeyFile  string `yaml:"client_key_file"`
+	ServerName     string `yaml:"server_name"`
+}
+
+// BackendsTLS is the `backends_tls:` section: TLS (through the container's Envoy) to the
+// sshd inside the app instance.
+type BackendsTLS struct {
+	Enabled                bool     `yaml:"enabled"`
+	CACertFiles            []string `yaml:"ca_cert_files"`
+	ClientCertFile         string   `yaml:"client_cert_file"`
+	ClientKeyFile          string   `yaml:"client_key_file"`
+	AllowPlaintextFallback bool     `yaml:"allow_plaintext_fallback"`
+}
+
+// Config is the whole ssh-proxy file.
+type Config struct {
+	Address                  string        `yaml:"address"`
+	HealthCheckAddress       string        `yaml:"health_check_address"`
+	LogLevel                 string        `yaml:"log_level"`
+	HostKeyFiles             []string      `yaml:"host_key_files"`
+	NextHostKeyFiles         []string      `yaml:"next_host_key_files"`
+	AllowedCiphers           []string      `yaml:"allowed_ciphers"`
+	AllowedMACs              []string      `yaml:"allowed_macs"`
+	AllowedKeyExchanges      []string      `yaml:"allowed_key_exchanges"`
+	AllowedHostKeyAlgorithms []string      `yaml:"allowed_host_key_algorithms"`
+	IdleConnectionTimeout    time.Duration `yaml:"idle_connection_timeout"`
+	CommunicationTimeout     time.Duration `yaml:"communication_timeout"`
+	// HandshakeTimeout bounds the SSH handshake including authentication (default 30s).
+	HandshakeTimeout         time.Duration `yaml:"handshake_timeout"`
+	ConnectToInstanceAddress bool          `yaml:"connect_to_instance_address"`
+	EnableCFAuth             bool          `yaml:"enable_cf_auth"`
+	EnableDiegoAuth          bool          `yaml:"enable_diego_auth"`
+	DiegoCredentials         string        `yaml:"diego_credentials"`
+	UAA                      UAA           `yaml:"uaa"`
+	CC                       CC            `yaml:"cc"`
+	BBS                      BBS           `yaml:"bbs"`
+	BackendsTLS              BackendsTLS   `yaml:"backends_tls"`
+	// StaticTargets belongs to a later issue; it is accepted so rendered files load, and must
+	// stay empty until then.
+	StaticTargets []yaml.Node `yaml:"static_targets"`
+}
+
+// Default is the job spec's defaults.
+func Default() Config {
+	return Config{
+		Address:              "0.0.0.0:2222",
+		LogLevel:             "info",
+		CommunicationTimeout: 10 * time.Second,
+		HandshakeTimeout:     30 * time.Second,
+		EnableCFAuth:         true,
+		UAA:                  UAA{ClientID: "ssh-proxy"},
+	}
+}
+
+const maxConfigBytes = 4 << 20
+
+// Load reads path on top of Default(). Unknown keys and malformed values are errors naming the
+// key; semantic checks are left to Validate.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxConfigBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxConfigBytes)
+	}
+	return Parse(data)
+}
+
+// Parse decodes YAML on top of Default().
+func Parse(data []byte) (*Config, error) {
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, describeYAMLError(err)
+	}
+	return &cfg, nil
+}
+
+// describeYAMLError rewords yaml.v3's "field foo not found in type proxyconfig.Config" so the
+// message names the key the operator wrote.
+func describeYAMLError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	lines := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		if i := strings.Index(e, "field "); i >= 0 && strings.Contains(e, " not found in type ") {
+			rest := e[i+len("field "):]
+			key := rest[:strings.Index(rest, " not found in type ")]
+			lines = append(lines, fmt.Sprintf("%s%s: unknown key", e[:i], key))
+			continue
+		}
+		lines = append(lines, e)
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// Validate returns one error per problem, each naming its key.
+func (c *Config) Validate() []error {
+	var errs []error
+	add := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	checkHostPort := func(key, addr string, optional bool) {
+		if addr == "" {
+			if !optional {
+				add(key, "must not be empty")
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			add(key, "%v", err)
+		}
+	}
+	checkHostPort("address", c.Address, false)
+	checkHostPort("health_check_address", c.HealthCheckAddress, true)
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		add("log_level", "%v", err)
+	}
+
+	if len(c.HostKeyFiles) == 0 {
+		add("host_key_files", "at least one host key is required")
+	}
+	for i, f := range c.HostKeyFiles {
+		if _, err := LoadSigner(f); err != nil {
+			add(fmt.Sprintf("host_key_files[%d]", i), "%v", err)
+		}
+	}
+	for i, f := range c.NextHostKeyFiles {
+		if _, err := LoadSigner(f); err != nil {
+			add(fmt.Sprintf("next_host_key_files[%d]", i), "%v", err)
+		}
+	}
+
+	supported, insecure := ssh.SupportedAlgorithms(), ssh.InsecureAlgorithms()
+	checkAlgos := func(key, what string, names, ok1, ok2 []string) {
+		for _, n := range names {
+			if !slices.Contains(ok1, n) && !slices.Contains(ok2, n) {
+				add(key, "unsupported %s %q", what, n)
+			}
+		}
+	}
+	checkAlgos("allowed_ciphers", "cipher", c.AllowedCiphers, supported.Ciphers, insecure.Ciphers)
+	checkAlgos("allowed_macs", "MAC", c.AllowedMACs, supported.MACs, insecure.MACs)
+	checkAlgos("allowed_key_exchanges", "key exchange", c.AllowedKeyExchanges, supported.KeyExchanges, insecure.KeyExchanges)
+	checkAlgos("allowed_host_key_algorithms", "host key algorithm", c.AllowedHostKeyAlgorithms, supported.HostKeys, insecure.HostKeys)
+
+	if c.IdleConnectionTimeout < 0 {
+		add("idle_connection_timeout", "must not be negative")
+	}
+	if c.CommunicationTimeout <= 0 {
+		add("communication_timeout", "must be positive")
+	}
+	if c.HandshakeTimeout <= 0 {
+		add("handshake_timeout", "must be positive")
+	}
+
+	if !c.EnableCFAuth && !c.EnableDiegoAuth {
+		add("enable_cf_auth", "no authentication is enabled (set enable_cf_auth or enable_diego_auth)")
+	}
+	if c.EnableDiegoAuth && c.DiegoCredentials == "" {
+		add("diego_credentials", "must be set when enable_diego_auth is true")
+	}
+	if c.EnableCFAuth {
+		checkURL := func(key, u string) {
+			p, err := url.Parse(u)
+			if u == "" {
+				add(key, "must be set when enable_cf_auth is true")
+			} else if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				add(key, "%q is not an http(s) URL", u)
+			}
+		}
+		checkURL("uaa.token_url", c.UAA.TokenURL)
+		if c.UAA.ClientID == "" {
+			add("uaa.client_id", "must be set when enable_cf_auth is true")
+		}
+		checkCA("uaa.ca_cert_file", c.UAA.CACertFile, add)
+		checkURL("cc.internal_url", c.CC.InternalURL)
+		checkCA("cc.ca_cert_file", c.CC.CACertFile, add)
+		checkPair("cc", c.CC.ClientCertFile, c.CC.ClientKeyFile, true, add)
+	}
+
+	if c.BBS.Address == "" {
+		add("bbs.address", "must not be empty")
+	} else if p, err := url.Parse(c.BBS.Address); err != nil || p.Scheme != "https" || p.Host == "" {
+		add("bbs.address", "%q is not an https URL", c.BBS.Address)
+	}
+	if c.BBS.CACertFile == "" {
+		add("bbs.ca_cert_file", "must be set (the BBS is only reached over mutual TLS)")
+	} else {
+		checkCA("bbs.ca_cert_file", c.BBS.CACertFile, add)
+	}
+	checkPair("bbs", c.BBS.ClientCertFile, c.BBS.ClientKeyFile, false, add)
+
+	if c.BackendsTLS.Enabled {
+		if len(c.BackendsTLS.CACertFiles) == 0 {
+			add("backends_tls.ca_cert_files", "at least one CA is required when backends_tls.enabled is true")
+		}
+		for i, f := range c.BackendsTLS.CACertFiles {
+			checkCA(fmt.Sprintf("backends_tls.ca_cert_files[%d]", i), f, add)
+		}
+		checkPair("backends_tls", c.BackendsTLS.ClientCertFile, c.BackendsTLS.ClientKeyFile, false, add)
+	} else if c.BackendsTLS.AllowPlaintextFallback {
+		add("backends_tls.allow_plaintext_fallback", "only meaningful when backends_tls.enabled is true")
+	}
+	if len(c.StaticTargets) > 0 {
+		add("static_targets", "not supported by this version of ssh-proxy")
+	}
+	return errs
+}
+
+func checkCA(key, file string, add func(key, format string, args ...any)) {
+	if file == "" {
+		return
+	}
+	if _, err := LoadCertPool(file); err != nil {
+		add(key, "%v", err)
+	}
+}
+
+func checkPair(section, certFile, keyFile string, optional bool, add func(key, format string, args ...any)) {
+	if certFile == "" && keyFile == "" && optional {
+		return
+	}
+	bad := false
+	if certFile == "" {
+		add(section+".client_cert_file", "must be set")
+		bad = true
+	} else if _, err := os.Stat(certFile); err != nil {
+		add(section+".client_cert_file", "%v", err)
+		bad = true
+	}
+	if keyFile == "" {
+		add(section+".client_key_file", "must be set")
+		bad = true
+	} else if _, err := os.Stat(keyFile); err != nil {
+		add(section+".client_key_file", "%v", err)
+		bad = true
+	}
+	if !bad {
+		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+			add(section+".client_cert_file", "does not pair with %s.client_key_file: %v", section, err)
+		}
+	}
+}
+
+// LoadSigner reads a PEM private key (RSA, ECDSA or ed25519) as an SSH signer.
+func LoadSigner(file string) (ssh.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if b, _ := pem.Decode(data); b == nil {
+		return nil, errors.New("not a PEM private key")
+	}
+	s, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		var missing *ssh.PassphraseMissingError
+		if errors.As(err, &missing) {
+			return nil, errors.New("private key is encrypted with a passphrase")
+		}
+		return nil, fmt.Errorf("not a usable private key: %v", err)
+	}
+	return s, nil
+}
+
+// LoadCertPool reads one or more PEM certificates into a pool.
+func LoadCertPool(files ...string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, errors.New("no PEM certificate in file")
+		}
+	}
+	return pool, nil
+}
+
+// SSHConfig returns the algorithm choices as x/crypto's Config (empty = library defaults).
+func (c *Config) SSHConfig() ssh.Config {
+	return ssh.Config{Ciphers: c.AllowedCiphers, MACs: c.AllowedMACs, KeyExchanges: c.AllowedKeyExchanges}
+}

@@ -1,0 +1,181 @@
+package proxyconfig_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/testenv/certs"
+)
+
+func writeKey(dir, name string, key any) string {
+	b, err := ssh.MarshalPrivateKey(key, "")
+	Expect(err).NotTo(HaveOccurred())
+	p := filepath.Join(dir, name)
+	Expect(os.WriteFile(p, pem.EncodeToMemory(b), 0o600)).To(Succeed())
+	return p
+}
+
+func errorStrings(errs []error) []string {
+	out := make([]string, len(errs))
+	for i, e := range errs {
+		out[i] = e.Error()
+	}
+	return out
+}
+
+var _ = Describe("Config", func() {
+	var (
+		dir                              string
+		rsaKey, edKey, caFile, crt, keyF string
+	)
+
+	BeforeEach(func() {
+		dir = GinkgoT().TempDir()
+		rk, err := rsa.GenerateKey(rand.Reader, 2048)
+		Expect(err).NotTo(HaveOccurred())
+		rsaKey = writeKey(dir, "rsa", rk)
+		_, ek, err := ed25519.GenerateKey(rand.Reader)
+		Expect(err).NotTo(HaveOccurred())
+		edKey = writeKey(dir, "ed", ek)
+		ca, err := certs.NewCA("ca")
+		Expect(err).NotTo(HaveOccurred())
+		caFile, err = ca.WriteFile(dir, "ca")
+		Expect(err).NotTo(HaveOccurred())
+		kp, err := ca.Issue("client")
+		Expect(err).NotTo(HaveOccurred())
+		crt, keyF, err = kp.WriteFiles(dir, "client")
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	good := func() string {
+		return fmt.Sprintf(`
+address: 127.0.0.1:2222
+health_check_address: 127.0.0.1:2223
+log_level: debug
+host_key_files: [%[1]s, %[2]s]
+allowed_ciphers: [aes128-gcm@openssh.com, chacha20-poly1305@openssh.com]
+allowed_macs: [hmac-sha2-256-etm@openssh.com]
+allowed_key_exchanges: [curve25519-sha256]
+allowed_host_key_algorithms: [ssh-ed25519, rsa-sha2-256]
+idle_connection_timeout: 5m
+communication_timeout: 3s
+enable_cf_auth: true
+enable_diego_auth: true
+diego_credentials: secret
+uaa:
+  token_url: https://127.0.0.1:1/oauth/token
+  client_id: ssh-proxy
+  client_secret: s
+  ca_cert_file: %[3]s
+cc:
+  internal_url: https://127.0.0.1:2
+  ca_cert_file: %[3]s
+bbs:
+  address: https://127.0.0.1:3
+  ca_cert_file: %[3]s
+  client_cert_file: %[4]s
+  client_key_file: %[5]s
+backends_tls:
+  enabled: true
+  ca_cert_files: [%[3]s]
+  client_cert_file: %[4]s
+  client_key_file: %[5]s
+static_targets: []
+`, rsaKey, edKey, caFile, crt, keyF)
+	}
+
+	It("loads and accepts a complete file", func() {
+		p := filepath.Join(dir, "ok.yml")
+		Expect(os.WriteFile(p, []byte(good()), 0o600)).To(Succeed())
+		cfg, err := proxyconfig.Load(p)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(cfg.IdleConnectionTimeout).To(Equal(5 * time.Minute))
+		Expect(cfg.CommunicationTimeout).To(Equal(3 * time.Second))
+		Expect(cfg.HandshakeTimeout).To(Equal(30 * time.Second))
+		Expect(cfg.BBS.ClientCertFile).To(Equal(crt))
+		tc, err := cfg.BackendTLS()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tc.Certificates).To(HaveLen(1))
+		Expect(tc.RootCAs).NotTo(BeNil())
+		s, err := proxyconfig.LoadSigner(edKey)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.PublicKey().Type()).To(Equal(ssh.KeyAlgoED25519))
+	})
+
+	It("names an unknown key", func() {
+		_, err := proxyconfig.Parse([]byte(good() + "adress: x\n"))
+		Expect(err).To(MatchError(ContainSubstring("adress: unknown key")))
+		_, err = proxyconfig.Parse([]byte("bbs:\n  adress: x\n"))
+		Expect(err).To(MatchError(ContainSubstring("adress: unknown key")))
+	})
+
+	It("names a malformed duration", func() {
+		_, err := proxyconfig.Parse([]byte("idle_connection_timeout: soon\n"))
+		Expect(err).To(HaveOccurred())
+	})
+
+	It("reports one line per problem, naming each key", func() {
+		notPEM := filepath.Join(dir, "notpem")
+		Expect(os.WriteFile(notPEM, []byte("hello"), 0o600)).To(Succeed())
+		bad := strings.NewReplacer(
+			"address: 127.0.0.1:2222", "address: nope",
+			edKey, notPEM,
+			"aes128-gcm@openssh.com", "foo",
+			"hmac-sha2-256-etm@openssh.com", "md7",
+			"client_key_file: "+keyF, "client_key_file: "+filepath.Join(dir, "missing"),
+			"log_level: debug", "log_level: loud",
+			"diego_credentials: secret", "diego_credentials: \"\"",
+			"token_url: https://127.0.0.1:1/oauth/token", "token_url: ftp://x",
+		).Replace(good())
+		cfg, err := proxyconfig.Parse([]byte(bad))
+		Expect(err).NotTo(HaveOccurred())
+		lines := errorStrings(cfg.Validate())
+		Expect(lines).To(ContainElements(
+			HavePrefix("address: "),
+			Equal("host_key_files[1]: not a PEM private key"),
+			Equal(`allowed_ciphers: unsupported cipher "foo"`),
+			Equal(`allowed_macs: unsupported MAC "md7"`),
+			And(HavePrefix("bbs.client_key_file: "), ContainSubstring("no such file")),
+			And(HavePrefix("backends_tls.client_key_file: "), ContainSubstring("no such file")),
+			HavePrefix("log_level: "),
+			HavePrefix("diego_credentials: "),
+			HavePrefix("uaa.token_url: "),
+		))
+		for _, l := range lines {
+			Expect(l).NotTo(ContainSubstring("\n"))
+		}
+	})
+
+	It("requires host keys, BBS TLS and some authentication", func() {
+		cfg, err := proxyconfig.Parse([]byte("enable_cf_auth: false\nbackends_tls: {allow_plaintext_fallback: true}\n"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(errorStrings(cfg.Validate())).To(ContainElements(
+			HavePrefix("host_key_files: "),
+			HavePrefix("bbs.address: "),
+			HavePrefix("bbs.ca_cert_file: "),
+			HavePrefix("bbs.client_cert_file: "),
+			HavePrefix("enable_cf_auth: "),
+			HavePrefix("backends_tls.allow_plaintext_fallback: "),
+		))
+	})
+
+	It("accepts an empty file as defaults (which then fail validation)", func() {
+		cfg, err := proxyconfig.Parse(nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Address).To(Equal("0.0.0.0:2222"))
+		Expect(cfg.Validate()).NotTo(BeEmpty())
+	})
+})
