@@ -1,0 +1,302 @@
+// Package sshdconfig holds the settings of the in-container sshd: the YAML file the sshd BOSH
+// job renders (docs/config-files.md) and the diego-sshd compatible command-line flags map onto
+// the same Config. Every validation message is worded here and names the key it is about.
+package sshdconfig
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"gopkg.in/yaml.v3"
+
+	"github.com/app-ssh/app-ssh/internal/logging"
+)
+
+// Config is the sshd section of docs/config-files.md. Key material (HostKeyPEM, AuthorizedKeys)
+// may come from flags instead of files; it never appears in logs.
+type Config struct {
+	Address                     string        `yaml:"address"`
+	HostKeyFile                 string        `yaml:"host_key_file"`
+	AuthorizedKeys              []string      `yaml:"authorized_keys"`
+	AllowUnauthenticatedClients bool          `yaml:"allow_unauthenticated_clients"`
+	InheritDaemonEnv            bool          `yaml:"inherit_daemon_env"`
+	AllowedCiphers              []string      `yaml:"allowed_ciphers"`
+	AllowedMACs                 []string      `yaml:"allowed_macs"`
+	AllowedKeyExchanges         []string      `yaml:"allowed_key_exchanges"`
+	AllowedHostKeyAlgorithms    []string      `yaml:"allowed_host_key_algorithms"`
+	IdleTimeout                 time.Duration `yaml:"idle_timeout"`
+	KeepaliveInterval           time.Duration `yaml:"keepalive_interval"`
+	KeepaliveCountMax           int           `yaml:"keepalive_count_max"`
+	LogLevel                    string        `yaml:"log_level"`
+
+	// HostKeyPEM is the PEM host key given directly (diego-sshd's -hostKey). When set it wins
+	// over HostKeyFile. Not a YAML key.
+	HostKeyPEM string `yaml:"-"`
+}
+
+// Default returns the defaults of diego-sshd's flags and of the job spec.
+func Default() Config {
+	return Config{
+		Address:           "127.0.0.1:2222",
+		KeepaliveInterval: 15 * time.Second,
+		KeepaliveCountMax: 3,
+		LogLevel:          "info",
+	}
+}
+
+// maxConfigBytes bounds what Load reads; a real file is a few KiB.
+const maxConfigBytes = 4 << 20
+
+// Load reads a YAML config file on top of Default(). Unknown keys are problems (a typo must not
+// silently fall back to a default). The returned problems are one line each, naming the key.
+func Load(path string) (Config, []string) {
+	cfg := Default()
+	f, err := os.Open(path)
+	if err != nil {
+		return cfg, []string{fmt.Sprintf("config file: %v", err)}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return cfg, []string{fmt.Sprintf("config file: %v", err)}
+	}
+	if len(data) > maxConfigBytes {
+		return cfg, []string{fmt.Sprintf("config file: larger than %d bytes", maxConfigBytes)}
+	}
+	return Parse(data)
+}
+
+// Parse decodes YAML config text on top of Default().
+func Parse(data []byte) (Config, []string) {
+	cfg := Default()
+	if len(bytes.TrimSpace(data)) == 0 {
+		return cfg, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, yamlProblems(err)
+	}
+	return cfg, nil
+}
+
+func yamlProblems(err error) []string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		out := make([]string, 0, len(te.Errors))
+		for _, e := range te.Errors {
+			out = append(out, "config file: "+e)
+		}
+		return out
+	}
+	return []string{"config file: " + err.Error()}
+}
+
+// Problem is one validation finding: the key (YAML key or flag name) and what is wrong.
+type Problem struct {
+	Key     string
+	Message string
+}
+
+func (p Problem) String() string { return p.Key + ": " + p.Message }
+
+// Names maps each setting to the name a message should use for it. YAMLNames is the default;
+// cmd/sshd substitutes flag names for settings given as flags.
+type Names struct {
+	Address, HostKey, AuthorizedKeys, AllowUnauthenticatedClients                 string
+	Ciphers, MACs, KeyExchanges, HostKeyAlgorithms                                string
+	IdleTimeout, KeepaliveInterval, KeepaliveCountMax, LogLevel, InheritDaemonEnv string
+}
+
+// YAMLNames names settings by their config-file keys.
+var YAMLNames = Names{
+	Address: "address", HostKey: "host_key_file", AuthorizedKeys: "authorized_keys",
+	AllowUnauthenticatedClients: "allow_unauthenticated_clients",
+	Ciphers:                     "allowed_ciphers", MACs: "allowed_macs", KeyExchanges: "allowed_key_exchanges",
+	HostKeyAlgorithms: "allowed_host_key_algorithms", IdleTimeout: "idle_timeout",
+	KeepaliveInterval: "keepalive_interval", KeepaliveCountMax: "keepalive_count_max",
+	LogLevel: "log_level", InheritDaemonEnv: "inherit_daemon_env",
+}
+
+// Resolved is a validated Config turned into the objects the server needs.
+type Resolved struct {
+	Config
+	HostKey        ssh.Signer      // nil only when validation failed
+	AuthorizedKeys []ssh.PublicKey // parsed AuthorizedKeys
+	Ephemeral      bool            // HostKey was generated at start
+}
+
+// Validate checks every setting, loads the host key (file or PEM; generates an ephemeral
+// ed25519 key when neither is set) and parses the authorized keys. It returns every problem
+// found, not only the first.
+func (c Config) Validate(n Names) (*Resolved, []Problem) {
+	var probs []Problem
+	add := func(key, format string, args ...any) {
+		probs = append(probs, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+	r := &Resolved{Config: c}
+
+	if c.Address == "" {
+		add(n.Address, "must not be empty")
+	} else if _, port, err := net.SplitHostPort(c.Address); err != nil {
+		add(n.Address, "not a host:port address: %v", err)
+	} else if port == "" {
+		add(n.Address, "missing port")
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		add(n.LogLevel, "%v", err)
+	}
+	if c.IdleTimeout < 0 {
+		add(n.IdleTimeout, "must not be negative")
+	}
+	if c.KeepaliveInterval < 0 {
+		add(n.KeepaliveInterval, "must not be negative")
+	}
+	if c.KeepaliveCountMax < 1 || c.KeepaliveCountMax > 1000 {
+		add(n.KeepaliveCountMax, "must be between 1 and 1000, got %d", c.KeepaliveCountMax)
+	}
+
+	sup, insec := ssh.SupportedAlgorithms(), ssh.InsecureAlgorithms()
+	checkAlgs := func(key string, list, a, b []string) {
+		for _, name := range list {
+			if name == "" {
+				add(key, "empty algorithm name")
+				continue
+			}
+			if !slices.Contains(a, name) && !slices.Contains(b, name) {
+				add(key, "unsupported algorithm %q", name)
+			}
+		}
+	}
+	checkAlgs(n.Ciphers, c.AllowedCiphers, sup.Ciphers, insec.Ciphers)
+	checkAlgs(n.MACs, c.AllowedMACs, sup.MACs, insec.MACs)
+	checkAlgs(n.KeyExchanges, c.AllowedKeyExchanges, sup.KeyExchanges, insec.KeyExchanges)
+	checkAlgs(n.HostKeyAlgorithms, c.AllowedHostKeyAlgorithms, sup.HostKeys, insec.HostKeys)
+
+	for i, line := range c.AuthorizedKeys {
+		if strings.TrimSpace(line) == "" {
+			add(n.AuthorizedKeys, "entry %d is empty", i)
+			continue
+		}
+		key, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+		if err != nil {
+			add(n.AuthorizedKeys, "entry %d is not an authorized_keys line: %v", i, err)
+			continue
+		}
+		if len(bytes.TrimSpace(rest)) != 0 {
+			add(n.AuthorizedKeys, "entry %d holds more than one key; give one per entry", i)
+			continue
+		}
+		r.AuthorizedKeys = append(r.AuthorizedKeys, key)
+	}
+	if len(c.AuthorizedKeys) == 0 && !c.AllowUnauthenticatedClients {
+		add(n.AuthorizedKeys, "at least one authorized key is required unless %s is set", n.AllowUnauthenticatedClients)
+	}
+
+	signer, ephemeral, err := c.hostKey()
+	if err != nil {
+		add(n.HostKey, "%v", err)
+	} else {
+		r.Ephemeral = ephemeral
+		if len(c.AllowedHostKeyAlgorithms) > 0 {
+			restricted, err := restrictHostKey(signer, c.AllowedHostKeyAlgorithms)
+			if err != nil {
+				add(n.HostKeyAlgorithms, "%v", err)
+			} else {
+				signer = restricted
+			}
+		}
+		r.HostKey = signer
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return r, nil
+}
+
+func (c Config) hostKey() (ssh.Signer, bool, error) {
+	var pemBytes []byte
+	switch {
+	case c.HostKeyPEM != "":
+		pemBytes = []byte(c.HostKeyPEM)
+	case c.HostKeyFile != "":
+		b, err := os.ReadFile(c.HostKeyFile)
+		if err != nil {
+			return nil, false, fmt.Errorf("cannot read host key: %v", err)
+		}
+		pemBytes = b
+	default:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, false, fmt.Errorf("cannot generate an ephemeral host key: %v", err)
+		}
+		s, err := ssh.NewSignerFromKey(priv)
+		if err != nil {
+			return nil, false, fmt.Errorf("cannot use the ephemeral host key: %v", err)
+		}
+		return s, true, nil
+	}
+	s, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		var ppe *ssh.PassphraseMissingError
+		if errors.As(err, &ppe) {
+			return nil, false, errors.New("host key is passphrase-protected")
+		}
+		// The parser's message never contains key bytes.
+		return nil, false, fmt.Errorf("not a PEM private key: %v", err)
+	}
+	return s, false, nil
+}
+
+// restrictHostKey limits the signature algorithms the host key is offered with.
+func restrictHostKey(s ssh.Signer, allowed []string) (ssh.Signer, error) {
+	as, ok := s.(ssh.AlgorithmSigner)
+	if !ok {
+		return nil, fmt.Errorf("host key type %s cannot be restricted", s.PublicKey().Type())
+	}
+	var usable []string
+	for _, a := range allowed {
+		if _, err := ssh.NewSignerWithAlgorithms(as, []string{a}); err == nil {
+			usable = append(usable, a)
+		}
+	}
+	if len(usable) == 0 {
+		return nil, fmt.Errorf("none of the listed algorithms can be used with the %s host key", s.PublicKey().Type())
+	}
+	return ssh.NewSignerWithAlgorithms(as, usable)
+}
+
+// SSHConfig fills the algorithm lists of an ssh.Config; empty lists keep the library defaults.
+func (r *Resolved) SSHConfig(dst *ssh.Config) {
+	if len(r.AllowedCiphers) > 0 {
+		dst.Ciphers = slices.Clone(r.AllowedCiphers)
+	}
+	if len(r.AllowedMACs) > 0 {
+		dst.MACs = slices.Clone(r.AllowedMACs)
+	}
+	if len(r.AllowedKeyExchanges) > 0 {
+		dst.KeyExchanges = slices.Clone(r.AllowedKeyExchanges)
+	}
+}
+
+// SplitList splits a diego-sshd comma list ("a,b,c"); empty input is an empty list.
+func SplitList(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}

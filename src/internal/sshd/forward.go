@@ -1,0 +1,199 @@
+package sshd
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/sshd/payload"
+)
+
+// maxForwards bounds the -R listeners one connection may hold.
+const maxForwards = 32
+
+// directTCPIP serves a -L channel: dial from inside the container, then relay.
+func (c *conn) directTCPIP(nch ssh.NewChannel) {
+	d, err := payload.ParseDirectTCPIP(nch.ExtraData())
+	if err != nil {
+		_ = nch.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
+		return
+	}
+	addr := net.JoinHostPort(d.Host, strconv.Itoa(int(d.Port)))
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.DialTimeout)
+	var dialer net.Dialer
+	tcp, err := dialer.DialContext(ctx, "tcp", addr)
+	cancel()
+	if err != nil {
+		c.log.Info("direct-tcpip-dial-failed", "target", addr, "error", err.Error())
+		_ = nch.Reject(ssh.ConnectionFailed, "connect failed")
+		return
+	}
+	ch, reqs, err := nch.Accept()
+	if err != nil {
+		tcp.Close()
+		return
+	}
+	c.log.Info("direct-tcpip-opened", "target", addr)
+	c.act.touch()
+	c.relay(ch, reqs, tcp)
+}
+
+// relay copies between a channel and a TCP connection with half-close in both directions and
+// returns when both directions ended or the connection's context is done.
+func (c *conn) relay(ch ssh.Channel, reqs <-chan *ssh.Request, tcp net.Conn) {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		ssh.DiscardRequests(reqs)
+	}()
+	go func() {
+		defer wg.Done()
+		_, _ = copyBuf(tcp, activeReader{r: ch, act: c.act})
+		if tc, ok := tcp.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		} else {
+			tcp.Close()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_, _ = copyBuf(activeWriter{w: ch, act: c.act}, tcp)
+		_ = ch.CloseWrite()
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	// Both copies ended, or the SSH connection went away: close both sides, which ends any
+	// copy still running, then wait for them.
+	select {
+	case <-done:
+	case <-c.ctx.Done():
+	}
+	tcp.Close()
+	ch.Close()
+	<-done
+}
+
+func forwardKey(addr string, port uint32) string {
+	return net.JoinHostPort(addr, strconv.Itoa(int(port)))
+}
+
+func bindHost(addr string) string {
+	switch addr {
+	case "", "*", "0.0.0.0":
+		return ""
+	case "localhost":
+		return "127.0.0.1"
+	}
+	return addr
+}
+
+// tcpipForward opens a -R listener inside the container and answers with the bound port.
+func (c *conn) tcpipForward(req *ssh.Request) {
+	reply := func(ok bool, p []byte) {
+		if req.WantReply {
+			_ = req.Reply(ok, p)
+		}
+	}
+	f, err := payload.ParseTCPIPForward(req.Payload)
+	if err != nil {
+		reply(false, nil)
+		return
+	}
+	c.mu.Lock()
+	n := len(c.forwards)
+	c.mu.Unlock()
+	if n >= maxForwards || c.ctx.Err() != nil {
+		reply(false, nil)
+		return
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(c.ctx, "tcp", net.JoinHostPort(bindHost(f.Address), strconv.Itoa(int(f.Port))))
+	if err != nil {
+		c.log.Info("tcpip-forward-listen-failed", "error", err.Error())
+		reply(false, nil)
+		return
+	}
+	port := uint32(ln.Addr().(*net.TCPAddr).Port)
+	key := forwardKey(f.Address, port)
+	c.mu.Lock()
+	if _, dup := c.forwards[key]; dup || c.ctx.Err() != nil {
+		c.mu.Unlock()
+		ln.Close()
+		reply(false, nil)
+		return
+	}
+	c.forwards[key] = ln
+	c.mu.Unlock()
+	c.log.Info("tcpip-forward-listening", "address", ln.Addr().String())
+	if f.Port == 0 {
+		reply(true, payload.Uint32(port))
+	} else {
+		reply(true, nil)
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.acceptForwards(ln, f.Address, port)
+	}()
+}
+
+func (c *conn) acceptForwards(ln net.Listener, addr string, port uint32) {
+	defer ln.Close()
+	for {
+		tcp, err := ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+				c.log.Info("tcpip-forward-accept-failed", "error", err.Error())
+			}
+			return
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			ra, _ := tcp.RemoteAddr().(*net.TCPAddr)
+			var oh string
+			var op uint32
+			if ra != nil {
+				oh, op = ra.IP.String(), uint32(ra.Port)
+			}
+			ch, reqs, err := c.sc.OpenChannel("forwarded-tcpip", payload.ForwardedTCPIP(addr, port, oh, op))
+			if err != nil {
+				tcp.Close()
+				return
+			}
+			c.act.touch()
+			c.relay(ch, reqs, tcp)
+		}()
+	}
+}
+
+func (c *conn) cancelTCPIPForward(req *ssh.Request) {
+	f, err := payload.ParseTCPIPForward(req.Payload)
+	ok := false
+	if err == nil {
+		c.mu.Lock()
+		if ln, found := c.forwards[forwardKey(f.Address, f.Port)]; found {
+			delete(c.forwards, forwardKey(f.Address, f.Port))
+			ln.Close()
+			ok = true
+		}
+		c.mu.Unlock()
+	}
+	if req.WantReply {
+		_ = req.Reply(ok, nil)
+	}
+}
+
+func (c *conn) closeForwards() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, ln := range c.forwards {
+		ln.Close()
+		delete(c.forwards, k)
+	}
+}
