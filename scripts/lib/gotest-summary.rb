@@ -1,0 +1,41 @@
+# Reads `go test -json` on stdin; prints one line per package (ok/FAIL), the output of every failed
+# test, and at the end "GOTEST <passed> <failed> <skipped>" for scripts/test to add up.
+require "json"
+
+output = Hash.new { |h, k| h[k] = +"" }
+passed = failed = skipped = 0
+failed_tests = []
+STDIN.each_line do |line|
+  ev = begin
+    JSON.parse(line)
+  rescue JSON::ParserError
+    print line # build errors arrive as plain text
+    next
+  end
+  key = [ev["Package"], ev["Test"]]
+  case ev["Action"]
+  when "output"
+    output[key] << ev["Output"].to_s
+  when "pass", "fail", "skip"
+    if ev["Test"]
+      case ev["Action"]
+      when "pass" then passed += 1
+      when "skip" then skipped += 1
+      else failed += 1; failed_tests << key
+      end
+      output.delete(key) unless ev["Action"] == "fail"
+    else
+      status = { "pass" => "ok  ", "fail" => "FAIL", "skip" => "skip" }[ev["Action"]]
+      printf("%s %s %.1fs\n", status, ev["Package"], ev["Elapsed"].to_f)
+      if ev["Action"] == "fail" && failed_tests.none? { |(pkg, _)| pkg == ev["Package"] }
+        print output[key] # package-level failure: build error, panic, TestMain
+        failed += 1
+      end
+    end
+  end
+end
+failed_tests.each do |key|
+  puts "--- FAIL: #{key[0]} #{key[1]}"
+  print output[key].lines.last(200).join
+end
+puts "GOTEST #{passed} #{failed} #{skipped}"
