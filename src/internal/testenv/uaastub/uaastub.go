@@ -364,3 +364,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		"jti":          jti,
 	})
 }
+
+// Validator returns ValidateToken in the shape ccstub.Validator expects (the user id names
+// the user).
+func (s *Server) Validator() func(token string) (user string, ok bool) {
+	return func(token string) (string, bool) {
+		id, _, ok := s.ValidateToken(token)
+		return id, ok
+	}
+}
