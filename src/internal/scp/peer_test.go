@@ -426,3 +426,11 @@ func tempDir() string {
 	})
 	return d
 }
+
+// expectRaw reads exactly len(want) bytes and compares them.
+func (p *peer) expectRaw(want string) {
+	got := make([]byte, len(want))
+	_, err := io.ReadFull(p.r, got)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	ExpectWithOffset(1, string(got)).To(Equal(want))
+}
