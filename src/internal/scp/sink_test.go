@@ -43,7 +43,7 @@ var _ = Describe("sink (scp -t)", func() {
 		Expect(string(data)).To(Equal("hello\n"))
 		st, err := os.Stat(filepath.Join(work, "a.txt"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(st.Mode().Perm() &^ 0o640).To(BeZero(), "mode %v exceeds 0640", st.Mode())
+		Expect(st.Mode().Perm()&^0o640).To(BeZero(), "mode %v exceeds 0640", st.Mode())
 		Expect(st.Mode().Perm() & 0o600).To(Equal(os.FileMode(0o600)))
 		nothingOutside()
 	})
