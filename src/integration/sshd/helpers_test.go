@@ -76,8 +76,9 @@ func commonOpts(key string) []string {
 
 // sshCmd builds `ssh <opts> -p PORT [extra...] vcap@127.0.0.1 [remote...]`.
 func (d *daemon) sshCmd(key string, extra []string, remote ...string) *exec.Cmd {
-	args := append(commonOpts(key), "-p", d.port)
-	args = append(args, extra...)
+	// ssh keeps the first value it sees for an option: extra goes first so it can override.
+	args := append(append([]string{}, extra...), commonOpts(key)...)
+	args = append(args, "-p", d.port)
 	args = append(args, "vcap@127.0.0.1")
 	args = append(args, remote...)
 	return exec.Command("ssh", args...)

@@ -181,7 +181,9 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 	checkAlgs(n.Ciphers, c.AllowedCiphers, sup.Ciphers, insec.Ciphers)
 	checkAlgs(n.MACs, c.AllowedMACs, sup.MACs, insec.MACs)
 	checkAlgs(n.KeyExchanges, c.AllowedKeyExchanges, sup.KeyExchanges, insec.KeyExchanges)
+	before := len(probs)
 	checkAlgs(n.HostKeyAlgorithms, c.AllowedHostKeyAlgorithms, sup.HostKeys, insec.HostKeys)
+	hostKeyAlgsOK := len(probs) == before
 
 	for i, line := range c.AuthorizedKeys {
 		if strings.TrimSpace(line) == "" {
@@ -208,7 +210,7 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 		add(n.HostKey, "%v", err)
 	} else {
 		r.Ephemeral = ephemeral
-		if len(c.AllowedHostKeyAlgorithms) > 0 {
+		if len(c.AllowedHostKeyAlgorithms) > 0 && hostKeyAlgsOK {
 			restricted, err := restrictHostKey(signer, c.AllowedHostKeyAlgorithms)
 			if err != nil {
 				add(n.HostKeyAlgorithms, "%v", err)
