@@ -282,7 +282,9 @@ func (c *conn) keepalive() {
 		}
 		done := make(chan struct{})
 		pending = done
+		c.wg.Add(1)
 		go func() {
+			defer c.wg.Done()
 			// Returns when the reply arrives or the connection closes (cancel closes it).
 			_, _, _ = c.sc.SendRequest("keepalive@openssh.com", true, nil)
 			close(done)

@@ -39,15 +39,6 @@ func (r *reader) uint32() (uint32, error) {
 	return v, nil
 }
 
-func (r *reader) bool() (bool, error) {
-	if len(r.b) < 1 {
-		return false, fmt.Errorf("%w: truncated boolean", ErrMalformed)
-	}
-	v := r.b[0] != 0
-	r.b = r.b[1:]
-	return v, nil
-}
-
 func (r *reader) bytes(limit int, what string) ([]byte, error) {
 	n, err := r.uint32()
 	if err != nil {

@@ -1,0 +1,154 @@
+package sshdconfig_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+)
+
+func authorizedLine() string {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	k, err := ssh.NewPublicKey(pub)
+	Expect(err).NotTo(HaveOccurred())
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
+
+func keys(ps []sshdconfig.Problem) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.Key)
+	}
+	return out
+}
+
+var _ = Describe("sshd config", func() {
+	It("has diego-sshd's defaults", func() {
+		c := sshdconfig.Default()
+		Expect(c.Address).To(Equal("127.0.0.1:2222"))
+		Expect(c.KeepaliveInterval).To(Equal(15 * time.Second))
+		Expect(c.KeepaliveCountMax).To(Equal(3))
+		Expect(c.IdleTimeout).To(BeZero())
+	})
+
+	It("parses the documented file", func() {
+		line := authorizedLine()
+		c, probs := sshdconfig.Parse([]byte(`
+address: 0.0.0.0:2022
+host_key_file: ""
+authorized_keys: ["` + line + `"]
+allow_unauthenticated_clients: false
+inherit_daemon_env: true
+allowed_ciphers: [aes128-gcm@openssh.com]
+allowed_macs: []
+allowed_key_exchanges: [curve25519-sha256]
+allowed_host_key_algorithms: [ssh-ed25519]
+idle_timeout: 5m
+keepalive_interval: 30s
+keepalive_count_max: 5
+log_level: debug
+`))
+		Expect(probs).To(BeEmpty())
+		Expect(c.IdleTimeout).To(Equal(5 * time.Minute))
+		Expect(c.KeepaliveInterval).To(Equal(30 * time.Second))
+		Expect(c.KeepaliveCountMax).To(Equal(5))
+		Expect(c.InheritDaemonEnv).To(BeTrue())
+		r, vp := c.Validate(sshdconfig.YAMLNames)
+		Expect(vp).To(BeEmpty())
+		Expect(r.Ephemeral).To(BeTrue())
+		Expect(r.AuthorizedKeys).To(HaveLen(1))
+		Expect(r.HostKey.PublicKey().Type()).To(Equal("ssh-ed25519"))
+	})
+
+	It("names unknown keys and type errors", func() {
+		_, probs := sshdconfig.Parse([]byte("adress: x\n"))
+		Expect(probs).To(HaveLen(1))
+		Expect(probs[0]).To(ContainSubstring("adress"))
+		_, probs = sshdconfig.Parse([]byte("idle_timeout: soon\n"))
+		Expect(probs).NotTo(BeEmpty())
+	})
+
+	It("reports every problem with its key", func() {
+		c := sshdconfig.Default()
+		c.Address = "nowhere"
+		c.LogLevel = "loud"
+		c.IdleTimeout = -time.Second
+		c.KeepaliveInterval = -time.Second
+		c.KeepaliveCountMax = 0
+		c.AllowedCiphers = []string{"rot13"}
+		c.AllowedMACs = []string{""}
+		c.AllowedKeyExchanges = []string{"nope"}
+		c.AuthorizedKeys = []string{"ssh-ed25519 !!!"}
+		c.HostKeyFile = "/nonexistent"
+		_, probs := c.Validate(sshdconfig.YAMLNames)
+		Expect(keys(probs)).To(ConsistOf("address", "log_level", "idle_timeout", "keepalive_interval",
+			"keepalive_count_max", "allowed_ciphers", "allowed_macs", "allowed_key_exchanges",
+			"authorized_keys", "host_key_file"))
+	})
+
+	It("requires an authorized key unless unauthenticated clients are allowed", func() {
+		c := sshdconfig.Default()
+		_, probs := c.Validate(sshdconfig.YAMLNames)
+		Expect(keys(probs)).To(Equal([]string{"authorized_keys"}))
+		c.AllowUnauthenticatedClients = true
+		_, probs = c.Validate(sshdconfig.YAMLNames)
+		Expect(probs).To(BeEmpty())
+	})
+
+	It("refuses two keys in one authorized_keys entry", func() {
+		c := sshdconfig.Default()
+		c.AuthorizedKeys = []string{authorizedLine() + "\n" + authorizedLine()}
+		_, probs := c.Validate(sshdconfig.YAMLNames)
+		Expect(keys(probs)).To(Equal([]string{"authorized_keys"}))
+	})
+
+	It("loads host keys from PEM or file and restricts RSA signature algorithms", func() {
+		priv, err := rsa.GenerateKey(rand.Reader, 2048)
+		Expect(err).NotTo(HaveOccurred())
+		block, err := ssh.MarshalPrivateKey(priv, "")
+		Expect(err).NotTo(HaveOccurred())
+		pemText := pem.EncodeToMemory(block)
+		path := filepath.Join(GinkgoT().TempDir(), "host_key")
+		Expect(os.WriteFile(path, pemText, 0o600)).To(Succeed())
+
+		c := sshdconfig.Default()
+		c.AllowUnauthenticatedClients = true
+		c.HostKeyFile = path
+		c.AllowedHostKeyAlgorithms = []string{"rsa-sha2-512"}
+		r, probs := c.Validate(sshdconfig.YAMLNames)
+		Expect(probs).To(BeEmpty())
+		Expect(r.Ephemeral).To(BeFalse())
+		ms, ok := r.HostKey.(ssh.MultiAlgorithmSigner)
+		Expect(ok).To(BeTrue())
+		Expect(ms.Algorithms()).To(Equal([]string{"rsa-sha2-512"}))
+
+		c.AllowedHostKeyAlgorithms = []string{"ssh-ed25519"}
+		_, probs = c.Validate(sshdconfig.YAMLNames)
+		Expect(keys(probs)).To(Equal([]string{"allowed_host_key_algorithms"}))
+
+		c.HostKeyFile = ""
+		c.HostKeyPEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+		c.AllowedHostKeyAlgorithms = nil
+		n := sshdconfig.YAMLNames
+		n.HostKey = "-hostKey"
+		_, probs = c.Validate(n)
+		Expect(keys(probs)).To(Equal([]string{"-hostKey"}))
+		Expect(probs[0].String()).NotTo(ContainSubstring("AAAA"))
+	})
+
+	It("splits diego-sshd comma lists", func() {
+		Expect(sshdconfig.SplitList("")).To(BeEmpty())
+		Expect(sshdconfig.SplitList("a, b,c")).To(Equal([]string{"a", "b", "c"}))
+	})
+})
