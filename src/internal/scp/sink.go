@@ -166,11 +166,12 @@ func (s *session) sinkDir(np, disp string, mode uint32, t fileTimes, depth int) 
 	if err := s.sink(np, disp, depth+1); err != nil {
 		return err
 	}
-	var note error
+	// The E record has been acknowledged already, so the protocol has no
+	// reply slot left for these; like OpenSSH, failures here are not sent.
 	switch {
 	case s.cmd.PreserveTimes:
 		if err := os.Chmod(np, goMode(mode)); err != nil {
-			note = err
+			s.verbosef("%s: chmod: %s", sanitize(disp), errText(err))
 		}
 	case created && mode&0o700 != 0o700:
 		// Created with owner rwx so the contents could be written; now
@@ -179,18 +180,14 @@ func (s *session) sinkDir(np, disp string, mode uint32, t fileTimes, depth int) 
 			want := st.Mode() & (os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky)
 			want &^= os.FileMode(0o700 &^ mode)
 			if err := os.Chmod(np, want); err != nil {
-				note = err
+				s.verbosef("%s: chmod: %s", sanitize(disp), errText(err))
 			}
 		}
 	}
 	if t.set {
-		if err := os.Chtimes(np, t.atime, t.mtime); err != nil && note == nil {
-			note = err
+		if err := os.Chtimes(np, t.atime, t.mtime); err != nil {
+			s.verbosef("%s: set times: %s", sanitize(disp), errText(err))
 		}
-	}
-	if note != nil {
-		s.warn("%s: %s", disp, errText(note))
-		return errSkipped
 	}
 	return nil
 }
