@@ -3,7 +3,6 @@
 # Specs for spec/support/bosh_template.rb, run against the fixture job in
 # spec/fixtures/release. Each example pins one behaviour the job templates rely on.
 RSpec.describe 'template harness (Bosh::Template::Test stand-in)' do
-  T = Bosh::Template::Test
 
   let(:release) { T::ReleaseDir.new(File.join(__dir__, 'fixtures', 'release')) }
   let(:job) { release.job('fixture') }

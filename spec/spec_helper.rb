@@ -4,9 +4,12 @@ require 'fileutils'
 require 'open3'
 require 'tmpdir'
 require 'yaml'
-require_relative 'support/bosh_template'
 
 REPO_ROOT = File.expand_path('..', __dir__)
+require_relative 'support/bosh_template'
+require_relative 'support/job_helpers'
+
+T = Bosh::Template::Test
 
 RSpec.configure do |config|
   config.expect_with(:rspec) { |c| c.syntax = :expect }

@@ -1,0 +1,393 @@
+# frozen_string_literal: true
+
+RSpec.describe 'jobs/ssh_proxy' do
+
+  let(:job) { JobHelpers.release.job('ssh_proxy') }
+  let(:base) { { 'diego' => { 'ssh_proxy' => { 'host_key' => 'HOST-KEY-PEM' } } } }
+  let(:cert_dir) { '/var/vcap/jobs/ssh_proxy/config/certs' }
+
+  def deep_merge(a, b)
+    a.merge(b) { |_k, x, y| x.is_a?(Hash) && y.is_a?(Hash) ? deep_merge(x, y) : y }
+  end
+
+  def with(extra)
+    deep_merge(base, extra)
+  end
+
+  def proxy(extra)
+    { 'diego' => { 'ssh_proxy' => extra } }
+  end
+
+  def config(props = base, consumes: [])
+    YAML.safe_load(job.template('config/ssh_proxy.yml').render(props, consumes: consumes))
+  end
+
+  def file(path, props = base, consumes: [])
+    job.template(path).render(props, consumes: consumes)
+  end
+
+  let(:bbs_mtls) do
+    proxy('bbs' => { 'ca_cert' => 'BBS-CA', 'client_cert' => 'BBS-CERT', 'client_key' => 'BBS-KEY' })
+  end
+
+  def bbs_link(address: 'q-s0.diego-api.default.cf.bosh', listen_addr: '0.0.0.0:8889', instances: nil)
+    instances ||= [T::LinkInstance.new(name: 'diego-api', index: 0, id: 'bbs-0', az: 'z1', address: 'bbs-0.diego-api.default.cf.bosh')]
+    props = listen_addr.nil? ? {} : { 'diego' => { 'bbs' => { 'listen_addr' => listen_addr } } }
+    T::Link.new(name: 'bbs', type: 'bbs', address: address, properties: props, instances: instances)
+  end
+
+  def uaa_link(port: 9443)
+    T::Link.new(name: 'uaa', type: 'uaa', properties: { 'uaa' => { 'ssl' => { 'port' => port } } },
+                instances: [T::LinkInstance.new(name: 'uaa', address: 'uaa-0.uaa.default.cf.bosh')])
+  end
+
+  def cc_link(hostname: 'cc.internal.example', port: 9024, ca: 'CC-LINK-CA')
+    T::Link.new(name: 'cloud_controller_https_endpoint', type: 'cloud_controller_https_endpoint',
+                properties: { 'cc' => { 'internal_service_hostname' => hostname,
+                                        'public_tls' => { 'port' => port, 'ca_cert' => ca } } },
+                instances: [T::LinkInstance.new(name: 'api', address: 'api-0.api.default.cf.bosh')])
+  end
+
+  describe 'job spec' do
+    # Property names of diego-release's ssh_proxy job (looked up in cloudfoundry/diego-release
+    # jobs/ssh_proxy/spec and cf-deployment v58's use of it). Ours must accept every one.
+    upstream = %w[
+      bpm.enabled diego.ssl.skip_cert_verify
+      diego.ssh_proxy.listen_addr diego.ssh_proxy.healthcheck_listen_addr diego.ssh_proxy.disable_healthcheck_server
+      diego.ssh_proxy.bbs.api_location diego.ssh_proxy.bbs.ca_cert diego.ssh_proxy.bbs.client_cert
+      diego.ssh_proxy.bbs.client_key diego.ssh_proxy.bbs.require_ssl diego.ssh_proxy.bbs.client_session_cache_size
+      diego.ssh_proxy.bbs.max_idle_conns_per_host
+      diego.ssh_proxy.host_key diego.ssh_proxy.allowed_ciphers diego.ssh_proxy.allowed_macs
+      diego.ssh_proxy.allowed_keyexchanges diego.ssh_proxy.debug_addr diego.ssh_proxy.log_level
+      diego.ssh_proxy.dropsonde_port diego.ssh_proxy.enable_cf_auth diego.ssh_proxy.enable_diego_auth
+      diego.ssh_proxy.diego_credentials diego.ssh_proxy.uaa_token_url diego.ssh_proxy.uaa_secret
+      diego.ssh_proxy.idle_connection_timeout_in_seconds diego.ssh_proxy.uaa.url diego.ssh_proxy.uaa.port
+      diego.ssh_proxy.uaa.ca_cert diego.ssh_proxy.cc.internal_service_hostname diego.ssh_proxy.cc.external_port
+      connect_to_instance_address enable_consul_service_registration logging.format.timestamp
+      backends.tls.enabled backends.tls.ca_certificates backends.tls.client_certificate backends.tls.client_private_key
+      loggregator.use_v2_api loggregator.v2_api_port loggregator.ca_cert loggregator.cert loggregator.key
+    ]
+
+    it "declares every property of diego-release's ssh_proxy" do
+      expect(upstream - job.spec['properties'].keys).to eq([])
+    end
+
+    it 'describes every property' do
+      undocumented = job.spec['properties'].select { |_n, d| d.nil? || d['description'].to_s.strip.empty? }.keys
+      expect(undocumented).to eq([])
+    end
+
+    it "keeps diego-release's defaults where it declares one" do
+      defaults = job.spec['properties'].transform_values { |d| d['default'] }
+      expect(defaults).to include(
+        'diego.ssh_proxy.listen_addr' => '0.0.0.0:2222', 'diego.ssh_proxy.healthcheck_listen_addr' => '0.0.0.0:2223',
+        'diego.ssh_proxy.log_level' => 'info', 'diego.ssh_proxy.enable_cf_auth' => false,
+        'diego.ssh_proxy.enable_diego_auth' => false, 'diego.ssh_proxy.bbs.require_ssl' => true,
+        'diego.ssh_proxy.uaa.url' => 'https://uaa.service.cf.internal', 'diego.ssl.skip_cert_verify' => false,
+        'connect_to_instance_address' => false, 'backends.tls.enabled' => false, 'loggregator.v2_api_port' => 3458,
+        'diego.ssh_proxy.debug_addr' => '127.0.0.1:17016', 'diego.ssh_proxy.dropsonde_port' => 3457
+      )
+    end
+
+    it 'consumes bbs, uaa and cloud_controller_https_endpoint optionally, and provides ssh_proxy' do
+      consumes = job.spec['consumes'].to_h { |c| [c['name'], [c['type'], c['optional']]] }
+      expect(consumes).to eq('bbs' => ['bbs', true], 'uaa' => ['uaa', true],
+                             'cloud_controller_https_endpoint' => ['cloud_controller_https_endpoint', true])
+      provides = job.spec['provides'].first
+      expect(provides.values_at('name', 'type')).to eq(%w[ssh_proxy ssh_proxy])
+      expect(provides['properties']).to eq(%w[diego.ssh_proxy.listen_addr diego.ssh_proxy.host_key_fingerprint])
+      expect(provides['properties'] - job.spec['properties'].keys).to eq([])
+    end
+
+    it 'uses the ssh_proxy package and has a template file for every templates: entry' do
+      expect(job.spec['packages']).to eq(['ssh_proxy'])
+      job.spec['templates'].each_key do |src|
+        expect(File).to exist(File.join(REPO_ROOT, 'jobs/ssh_proxy/templates', src))
+      end
+    end
+  end
+
+  describe 'bpm.yml and monit' do
+    it 'runs process ssh_proxy from the package with the rendered config and 100000 open files' do
+      bpm = YAML.safe_load(file('config/bpm.yml'))
+      process = bpm['processes'].first
+      expect(bpm['processes'].size).to eq(1)
+      expect(process['name']).to eq('ssh_proxy')
+      expect(process['executable']).to eq('/var/vcap/packages/ssh_proxy/bin/ssh-proxy')
+      expect(process['args']).to eq(['-config', '/var/vcap/jobs/ssh_proxy/config/ssh_proxy.yml'])
+      expect(process['limits']).to eq('open_files' => 100_000)
+      expect(job.spec['templates'].values).to include('config/ssh_proxy.yml')
+    end
+
+    it 'monit starts and stops the bpm process' do
+      monit = File.read(File.join(REPO_ROOT, 'jobs/ssh_proxy/monit'))
+      expect(monit).to include('check process ssh_proxy')
+      expect(monit).to include('/var/vcap/sys/run/bpm/ssh_proxy/ssh_proxy.pid')
+      expect(monit).to include('bpm start ssh_proxy').and include('bpm stop ssh_proxy')
+    end
+  end
+
+  describe 'defaults' do
+    it 'renders the documented defaults with only a host key' do
+      expect(config).to eq(
+        'address' => '0.0.0.0:2222', 'health_check_address' => '0.0.0.0:2223', 'log_level' => 'info',
+        'host_key_files' => ['/var/vcap/jobs/ssh_proxy/config/keys/host_key'], 'next_host_key_files' => [],
+        'allowed_ciphers' => [], 'allowed_macs' => [], 'allowed_key_exchanges' => [], 'allowed_host_key_algorithms' => [],
+        'idle_connection_timeout' => '300s', 'communication_timeout' => '10s', 'connect_to_instance_address' => false,
+        'enable_cf_auth' => false, 'enable_diego_auth' => false, 'diego_credentials' => '',
+        'uaa' => { 'token_url' => 'https://uaa.service.cf.internal:8443/oauth/token', 'client_id' => 'ssh-proxy',
+                   'client_secret' => '', 'ca_cert_file' => '', 'skip_cert_verify' => false },
+        'cc' => { 'internal_url' => 'http://cloud-controller-ng.service.cf.internal:9022', 'ca_cert_file' => '',
+                  'client_cert_file' => '', 'client_key_file' => '', 'skip_cert_verify' => false },
+        'bbs' => { 'address' => 'https://bbs.service.cf.internal:8889', 'ca_cert_file' => '', 'client_cert_file' => '',
+                   'client_key_file' => '', 'server_name' => '' },
+        'backends_tls' => { 'enabled' => false, 'ca_cert_files' => [], 'client_cert_file' => '', 'client_key_file' => '',
+                            'allow_plaintext_fallback' => false },
+        'static_targets' => []
+      )
+    end
+
+    it 'renders empty cert and key files when nothing is set' do
+      %w[config/keys/next_host_key config/certs/bbs/ca.crt config/certs/bbs/client.crt config/certs/bbs/client.key
+         config/certs/uaa/ca.crt config/certs/cc/ca.crt config/certs/cc/client.crt config/certs/cc/client.key
+         config/certs/backends_tls/ca.crt config/certs/backends_tls/client.crt
+         config/certs/backends_tls/client.key].each do |path|
+        expect(file(path).strip).to eq(''), path
+      end
+    end
+
+    it 'is not changed by the properties accepted only for compatibility' do
+      compat = {
+        'bpm' => { 'enabled' => true }, 'logging' => { 'format' => { 'timestamp' => 'unix-epoch' } },
+        'enable_consul_service_registration' => false,
+        'loggregator' => { 'use_v2_api' => true, 'v2_api_port' => 1, 'ca_cert' => 'a', 'cert' => 'b', 'key' => 'c' },
+        'diego' => { 'ssh_proxy' => { 'debug_addr' => '0.0.0.0:1', 'dropsonde_port' => 1,
+                                      'bbs' => { 'client_session_cache_size' => 5, 'max_idle_conns_per_host' => 7 } } }
+      }
+      expect(config(with(compat))).to eq(config)
+    end
+  end
+
+  describe 'listeners, logging and timeouts' do
+    it 'maps listen addresses, log level and timeouts' do
+      c = config(with(proxy('listen_addr' => '127.0.0.1:3022', 'healthcheck_listen_addr' => '127.0.0.1:3023',
+                            'log_level' => 'debug', 'idle_connection_timeout_in_seconds' => 0,
+                            'communication_timeout_in_seconds' => 4)))
+      expect(c.values_at('address', 'health_check_address', 'log_level', 'idle_connection_timeout', 'communication_timeout'))
+        .to eq(['127.0.0.1:3022', '127.0.0.1:3023', 'debug', '0s', '4s'])
+    end
+
+    it 'turns the health-check server off with disable_healthcheck_server' do
+      expect(config(with(proxy('disable_healthcheck_server' => true)))['health_check_address']).to eq('')
+    end
+
+    it 'maps connect_to_instance_address' do
+      expect(config(with('connect_to_instance_address' => true))['connect_to_instance_address']).to be(true)
+    end
+  end
+
+  describe 'host keys' do
+    it 'fails to render without diego.ssh_proxy.host_key, naming it' do
+      expect { config({}) }.to raise_error(/Can't find property '\["diego.ssh_proxy.host_key"\]'/)
+      expect { file('config/keys/host_key', {}) }.to raise_error(/diego.ssh_proxy.host_key/)
+    end
+
+    it 'writes the host key into keys/host_key' do
+      expect(file('config/keys/host_key').strip).to eq('HOST-KEY-PEM')
+    end
+
+    it 'announces next_host_key from its own file' do
+      props = with(proxy('next_host_key' => 'NEXT-PEM'))
+      expect(config(props)['next_host_key_files']).to eq(['/var/vcap/jobs/ssh_proxy/config/keys/next_host_key'])
+      expect(file('config/keys/next_host_key', props).strip).to eq('NEXT-PEM')
+    end
+  end
+
+  describe 'algorithm lists' do
+    it "splits diego-release's comma-separated strings and trims blanks" do
+      c = config(with(proxy('allowed_ciphers' => 'aes128-gcm@openssh.com, chacha20-poly1305@openssh.com',
+                            'allowed_macs' => 'hmac-sha2-256-etm@openssh.com,',
+                            'allowed_keyexchanges' => 'curve25519-sha256',
+                            'allowed_host_key_algorithms' => 'ssh-ed25519')))
+      expect(c['allowed_ciphers']).to eq(%w[aes128-gcm@openssh.com chacha20-poly1305@openssh.com])
+      expect(c['allowed_macs']).to eq(%w[hmac-sha2-256-etm@openssh.com])
+      expect(c['allowed_key_exchanges']).to eq(%w[curve25519-sha256])
+      expect(c['allowed_host_key_algorithms']).to eq(%w[ssh-ed25519])
+    end
+
+    it 'accepts lists too' do
+      expect(config(with(proxy('allowed_ciphers' => %w[a b])))['allowed_ciphers']).to eq(%w[a b])
+    end
+  end
+
+  describe 'authentication modes' do
+    it 'maps enable_diego_auth and diego_credentials' do
+      c = config(with(deep_merge(bbs_mtls, proxy('enable_diego_auth' => true, 'diego_credentials' => 's3cret'))))
+      expect(c.values_at('enable_diego_auth', 'diego_credentials', 'enable_cf_auth')).to eq([true, 's3cret', false])
+    end
+
+    it 'maps enable_cf_auth' do
+      expect(config(with(deep_merge(bbs_mtls, proxy('enable_cf_auth' => true))))['enable_cf_auth']).to be(true)
+    end
+  end
+
+  describe 'UAA' do
+    it 'maps the secret, client id, CA file and skip_cert_verify' do
+      props = with(proxy('uaa_secret' => 'uaa-pw', 'uaa' => { 'ca_cert' => 'UAA-CA', 'client_id' => 'other' }))
+      props = deep_merge(props, 'diego' => { 'ssl' => { 'skip_cert_verify' => true } })
+      uaa = config(props)['uaa']
+      expect(uaa).to eq('token_url' => 'https://uaa.service.cf.internal:8443/oauth/token', 'client_id' => 'other',
+                        'client_secret' => 'uaa-pw', 'ca_cert_file' => "#{cert_dir}/uaa/ca.crt", 'skip_cert_verify' => true)
+      expect(config(props)['cc']['skip_cert_verify']).to be(true)
+      expect(file('config/certs/uaa/ca.crt', props).strip).to eq('UAA-CA')
+    end
+
+    it 'builds the token URL from uaa.url and uaa.port' do
+      c = config(with(proxy('uaa' => { 'url' => 'https://login.example.com/', 'port' => 443 })))
+      expect(c['uaa']['token_url']).to eq('https://login.example.com:443/oauth/token')
+    end
+
+    it "takes the port from the uaa link's uaa.ssl.port when uaa.port is unset" do
+      expect(config(base, consumes: [uaa_link])['uaa']['token_url']).to eq('https://uaa.service.cf.internal:9443/oauth/token')
+    end
+
+    it 'lets an explicit uaa.port win over the link' do
+      c = config(with(proxy('uaa' => { 'port' => 8443 })), consumes: [uaa_link(port: 1)])
+      expect(c['uaa']['token_url']).to eq('https://uaa.service.cf.internal:8443/oauth/token')
+    end
+
+    it 'lets the deprecated uaa_token_url win over everything' do
+      c = config(with(proxy('uaa_token_url' => 'https://legacy.example/oauth/token', 'uaa' => { 'port' => 1 })),
+                 consumes: [uaa_link])
+      expect(c['uaa']['token_url']).to eq('https://legacy.example/oauth/token')
+    end
+  end
+
+  describe 'Cloud Controller' do
+    it "falls back to diego-release's plaintext URL without link or properties" do
+      expect(config['cc']['internal_url']).to eq('http://cloud-controller-ng.service.cf.internal:9022')
+    end
+
+    it 'uses hostname and port properties without a link' do
+      c = config(with(proxy('cc' => { 'internal_service_hostname' => 'cc.example', 'external_port' => 80 })))
+      expect(c['cc']['internal_url']).to eq('http://cc.example:80')
+    end
+
+    it 'fills host, TLS port and CA from the cloud_controller_https_endpoint link' do
+      c = config(base, consumes: [cc_link])
+      expect(c['cc']['internal_url']).to eq('https://cc.internal.example:9024')
+      expect(c['cc']['ca_cert_file']).to eq("#{cert_dir}/cc/ca.crt")
+      expect(file('config/certs/cc/ca.crt', base, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
+    end
+
+    it 'lets explicit hostname, port and CA win over the link' do
+      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 1234, 'ca_cert' => 'MY-CA' }))
+      c = config(props, consumes: [cc_link])
+      expect(c['cc']['internal_url']).to eq('https://mine.example:1234')
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('MY-CA')
+    end
+
+    it 'lets cc.internal_url win over hostname, port and link' do
+      props = with(proxy('cc' => { 'internal_url' => 'https://cc.override:9999', 'external_port' => 1 }))
+      expect(config(props, consumes: [cc_link])['cc']['internal_url']).to eq('https://cc.override:9999')
+    end
+
+    it 'writes a CA from the property alone, and no CA file when neither is set' do
+      expect(config(with(proxy('cc' => { 'ca_cert' => 'X' })))['cc']['ca_cert_file']).to eq("#{cert_dir}/cc/ca.crt")
+      expect(config(base, consumes: [cc_link(ca: nil)])['cc']['ca_cert_file']).to eq('')
+    end
+
+    it 'maps the optional mutual-TLS pair' do
+      props = with(proxy('cc' => { 'client_cert' => 'CC-CERT', 'client_key' => 'CC-KEY' }))
+      expect(config(props)['cc'].values_at('client_cert_file', 'client_key_file'))
+        .to eq(["#{cert_dir}/cc/client.crt", "#{cert_dir}/cc/client.key"])
+      expect(file('config/certs/cc/client.crt', props).strip).to eq('CC-CERT')
+      expect(file('config/certs/cc/client.key', props).strip).to eq('CC-KEY')
+    end
+  end
+
+  describe 'BBS' do
+    it 'uses api_location over https' do
+      c = config(with(proxy('bbs' => { 'api_location' => 'bbs.example:1234' })))
+      expect(c['bbs'].values_at('address', 'server_name')).to eq(['https://bbs.example:1234', ''])
+    end
+
+    it 'renders http:// when require_ssl is false (the proxy rejects it)' do
+      expect(config(with(proxy('bbs' => { 'require_ssl' => false })))['bbs']['address']).to eq('http://bbs.service.cf.internal:8889')
+    end
+
+    it "fills the address from the bbs link (group address, listen_addr's port) and verifies bbs.service.cf.internal" do
+      c = config(base, consumes: [bbs_link(listen_addr: '0.0.0.0:8999')])
+      expect(c['bbs'].values_at('address', 'server_name'))
+        .to eq(['https://q-s0.diego-api.default.cf.bosh:8999', 'bbs.service.cf.internal'])
+    end
+
+    it "uses the link's first instance when the link has no group address" do
+      c = config(base, consumes: [bbs_link(address: nil)])
+      expect(c['bbs']['address']).to eq('https://bbs-0.diego-api.default.cf.bosh:8889')
+    end
+
+    it 'lets an explicit api_location win over the link, without a server-name override' do
+      c = config(with(proxy('bbs' => { 'api_location' => '10.0.0.5:8889' })), consumes: [bbs_link])
+      expect(c['bbs'].values_at('address', 'server_name')).to eq(['https://10.0.0.5:8889', ''])
+    end
+
+    it 'lets an explicit server_name win, with or without the link' do
+      props = with(proxy('bbs' => { 'server_name' => 'bbs.example' }))
+      expect(config(props, consumes: [bbs_link])['bbs']['server_name']).to eq('bbs.example')
+      expect(config(props)['bbs']['server_name']).to eq('bbs.example')
+    end
+
+    it 'maps CA and client pair to files' do
+      props = with(bbs_mtls)
+      expect(config(props)['bbs'].values_at('ca_cert_file', 'client_cert_file', 'client_key_file'))
+        .to eq(%W[#{cert_dir}/bbs/ca.crt #{cert_dir}/bbs/client.crt #{cert_dir}/bbs/client.key])
+      expect(%w[ca.crt client.crt client.key].map { |f| file("config/certs/bbs/#{f}", props).strip })
+        .to eq(%w[BBS-CA BBS-CERT BBS-KEY])
+    end
+
+    %w[enable_cf_auth enable_diego_auth].each do |mode|
+      %w[ca_cert client_cert client_key].each do |missing|
+        it "fails to render with #{mode} on and diego.ssh_proxy.bbs.#{missing} unset, naming it" do
+          bbs = { 'ca_cert' => 'A', 'client_cert' => 'B', 'client_key' => 'C' }.reject { |k, _| k == missing }
+          props = with(proxy(mode => true, 'bbs' => bbs))
+          expect { config(props) }.to raise_error(/Can't find property '\["diego.ssh_proxy.bbs.#{missing}"\]'/)
+        end
+      end
+    end
+  end
+
+  describe 'backends TLS' do
+    let(:tls) { { 'backends' => { 'tls' => { 'enabled' => true, 'ca_certificates' => ['CA-ONE', "CA-TWO\n"] } } } }
+
+    it 'writes every CA into one file and maps enabled' do
+      c = config(with(tls))
+      expect(c['backends_tls'].values_at('enabled', 'ca_cert_files')).to eq([true, ["#{cert_dir}/backends_tls/ca.crt"]])
+      expect(file('config/certs/backends_tls/ca.crt', with(tls)).strip).to eq("CA-ONE\nCA-TWO")
+    end
+
+    it 'fails to render when enabled without backends.tls.ca_certificates, naming it' do
+      props = with('backends' => { 'tls' => { 'enabled' => true } })
+      expect { config(props) }.to raise_error(/backends.tls.ca_certificates/)
+      props = with('backends' => { 'tls' => { 'enabled' => true, 'ca_certificates' => [''] } })
+      expect { config(props) }.to raise_error(/backends.tls.ca_certificates/)
+    end
+
+    it 'maps the client pair and allow_plaintext_fallback' do
+      props = deep_merge(with(tls), 'backends' => { 'tls' => { 'client_certificate' => 'BT-CERT', 'client_private_key' => 'BT-KEY',
+                                                               'allow_plaintext_fallback' => true } })
+      c = config(props)['backends_tls']
+      expect(c.values_at('client_cert_file', 'client_key_file', 'allow_plaintext_fallback'))
+        .to eq(["#{cert_dir}/backends_tls/client.crt", "#{cert_dir}/backends_tls/client.key", true])
+      expect(file('config/certs/backends_tls/client.crt', props).strip).to eq('BT-CERT')
+      expect(file('config/certs/backends_tls/client.key', props).strip).to eq('BT-KEY')
+    end
+  end
+
+  describe 'static targets' do
+    it 'copies diego.ssh_proxy.static_targets as-is' do
+      targets = [{ 'name' => 'vm', 'address' => '10.0.0.9:2222' }]
+      expect(config(with(proxy('static_targets' => targets)))['static_targets']).to eq(targets)
+    end
+  end
+end
