@@ -128,6 +128,23 @@ var _ = Describe("source (scp -f)", func() {
 		Expect(listAll(dest)).To(Equal([]string{".", "public"}))
 	})
 
+	It("pads a file that shrinks while being sent and ends it with a warning", func() {
+		f := filepath.Join(work, "shrinks")
+		Expect(os.WriteFile(f, []byte("abcdefgh"), 0o644)).To(Succeed())
+		p := startRun("scp -f shrinks", work)
+		p.send("\x00")
+		Expect(p.readLine()).To(Equal("C0644 8 shrinks\n"))
+		// The size is announced; the data is read only after the ack.
+		Expect(os.Truncate(f, 3)).To(Succeed())
+		p.send("\x00")
+		p.expectRaw("abc\x00\x00\x00\x00\x00")
+		p.expectReply(1, "shrinks: file shrank while being sent")
+		p.send("\x00")
+		code, rest := p.finish()
+		Expect(code).To(Equal(1))
+		Expect(rest).To(BeEmpty())
+	})
+
 	It("skips a file the sink refuses and goes on", func() {
 		Expect(os.WriteFile(filepath.Join(work, "one"), []byte("1111"), 0o644)).To(Succeed())
 		Expect(os.WriteFile(filepath.Join(work, "two"), []byte("22"), 0o644)).To(Succeed())
