@@ -1,0 +1,108 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Relay forwards everything between the client connection (with its channel and request
+// streams) and the backend until either side ends; then it closes both and returns once every
+// goroutine it started has finished. Cancelling ctx closes both sides.
+func Relay(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewChannel, clientReqs <-chan *ssh.Request, backend *Backend) {
+	stop := context.AfterFunc(ctx, func() {
+		client.Close()
+		backend.Conn.Close()
+	})
+	defer stop()
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_ = client.Wait()
+		backend.Conn.Close()
+	})
+	wg.Go(func() {
+		_ = backend.Conn.Wait()
+		client.Close()
+	})
+	wg.Go(func() { forwardGlobal(backend.Conn, clientReqs) })
+	wg.Go(func() { forwardGlobal(client, backend.Reqs) })
+	wg.Go(func() { forwardChannels(&wg, backend.Conn, clientChans) })
+	wg.Go(func() { forwardChannels(&wg, client, backend.Chans) })
+	wg.Wait()
+}
+
+// forwardGlobal sends each global request to dst and answers it with dst's reply, in order.
+func forwardGlobal(dst ssh.Conn, reqs <-chan *ssh.Request) {
+	for req := range reqs {
+		ok, payload, err := dst.SendRequest(req.Type, req.WantReply, req.Payload)
+		if err != nil {
+			ok, payload = false, nil
+		}
+		_ = req.Reply(ok, payload)
+	}
+}
+
+// forwardChannels opens a twin on dst for every channel the other side opens. Each pair runs
+// in its own goroutines, tracked by wg.
+func forwardChannels(wg *sync.WaitGroup, dst ssh.Conn, chans <-chan ssh.NewChannel) {
+	for nc := range chans {
+		wg.Go(func() { openTwin(wg, dst, nc) })
+	}
+}
+
+func openTwin(wg *sync.WaitGroup, dst ssh.Conn, nc ssh.NewChannel) {
+	out, outReqs, err := dst.OpenChannel(nc.ChannelType(), nc.ExtraData())
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			_ = nc.Reject(oce.Reason, oce.Message)
+		} else {
+			_ = nc.Reject(ssh.ConnectionFailed, "the other side of the proxy is gone")
+		}
+		return
+	}
+	in, inReqs, err := nc.Accept()
+	if err != nil {
+		out.Close()
+		wg.Go(func() { ssh.DiscardRequests(outReqs) })
+		return
+	}
+	pipe(wg, in, inReqs, out, outReqs)
+}
+
+// pipe relays one channel pair. For each direction: data and stderr are copied until the
+// source's EOF, then EOF is passed on; requests are forwarded with their replies; once the
+// source has closed and its data is drained, the destination is closed.
+func pipe(wg *sync.WaitGroup, a ssh.Channel, aReqs <-chan *ssh.Request, b ssh.Channel, bReqs <-chan *ssh.Request) {
+	aDrained := make(chan struct{})
+	bDrained := make(chan struct{})
+	wg.Go(func() { copyHalf(b, a, aDrained) })
+	wg.Go(func() { copyHalf(a, b, bDrained) })
+	wg.Go(func() { forwardChannelRequests(b, aReqs, aDrained) })
+	forwardChannelRequests(a, bReqs, bDrained)
+}
+
+func copyHalf(dst, src ssh.Channel, drained chan<- struct{}) {
+	defer close(drained)
+	var ext sync.WaitGroup
+	ext.Go(func() { _, _ = io.Copy(dst.Stderr(), src.Stderr()) })
+	_, _ = io.Copy(dst, src)
+	ext.Wait()
+	_ = dst.CloseWrite()
+}
+
+func forwardChannelRequests(dst ssh.Channel, reqs <-chan *ssh.Request, srcDrained <-chan struct{}) {
+	for req := range reqs {
+		ok, err := dst.SendRequest(req.Type, req.WantReply, req.Payload)
+		if err != nil {
+			ok = false
+		}
+		_ = req.Reply(ok, nil)
+	}
+	<-srcDrained
+	_ = dst.Close()
+}
