@@ -51,5 +51,7 @@ var _ = BeforeSuite(func() {
 	}
 	By("building the pinned config-server with scripts/lib/config-server.sh")
 	runScript(8*time.Minute, `source scripts/lib/common.sh && source scripts/lib/config-server.sh && ensure_config_server`)
+	By("building the pinned bosh CLI (scripts/lib/common.sh ensure_bosh)")
+	runScript(8*time.Minute, `source scripts/lib/common.sh && ensure_bosh`)
 	configServerPath = filepath.Join(repoRoot, "bin", "config-server")
 })

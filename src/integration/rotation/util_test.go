@@ -17,3 +17,5 @@ func closedPort() int {
 	Expect(l.Close()).To(Succeed())
 	return p
 }
+
+func netSplit(addr string) (string, string, error) { return net.SplitHostPort(addr) }
