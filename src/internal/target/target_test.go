@@ -1,0 +1,202 @@
+package target_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/bbs"
+	"github.com/app-ssh/app-ssh/internal/target"
+	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
+	"github.com/app-ssh/app-ssh/internal/testenv/certs"
+)
+
+const routeJSON = `{"container_port":2222,"host_fingerprint":"aa:bb","host_256_fingerprint":"X","private_key":"PEM","user":"u","password":"p","future_key":1}`
+
+func reasonOf(err error) string {
+	var r *auth.Refusal
+	ExpectWithOffset(1, errors.As(err, &r)).To(BeTrue(), "%v", err)
+	return r.Reason
+}
+
+var _ = Describe("ParseRoute", func() {
+	It("reads diego-ssh's keys and ignores unknown ones", func() {
+		r, err := target.ParseRoute([]byte(routeJSON))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r).To(Equal(target.Route{ContainerPort: 2222, HostFingerprint: "aa:bb", Host256Fingerprint: "X", PrivateKey: "PEM", User: "u", Password: "p"}))
+		Expect(r.Fingerprint()).To(Equal("X"))
+		r.Host256Fingerprint = ""
+		Expect(r.Fingerprint()).To(Equal("aa:bb"))
+	})
+	It("rejects garbage and a missing port", func() {
+		_, err := target.ParseRoute([]byte("{"))
+		Expect(err).To(HaveOccurred())
+		_, err = target.ParseRoute([]byte(`{"private_key":"x"}`))
+		Expect(err).To(MatchError(ContainSubstring("container_port")))
+		_, err = target.ParseRoute(nil)
+		Expect(err).To(HaveOccurred())
+	})
+})
+
+var _ = Describe("BBSResolver against the BBS stand-in", func() {
+	var (
+		stub     *bbsstub.Server
+		client   *bbs.Client
+		resolver *target.BBSResolver
+		running  bbs.ActualLRP
+	)
+
+	BeforeEach(func() {
+		ca, err := certs.NewCA("bbs-ca")
+		Expect(err).NotTo(HaveOccurred())
+		srv, err := ca.Issue("bbs", "127.0.0.1")
+		Expect(err).NotTo(HaveOccurred())
+		cli, err := ca.Issue("ssh-proxy")
+		Expect(err).NotTo(HaveOccurred())
+		dir := GinkgoT().TempDir()
+		caFile, err := ca.WriteFile(dir, "ca")
+		Expect(err).NotTo(HaveOccurred())
+		crt, key, err := cli.WriteFiles(dir, "client")
+		Expect(err).NotTo(HaveOccurred())
+		stub = bbsstub.New(certs.ServerTLS(srv, ca.Pool()))
+		client, err = bbs.NewClient(bbs.Config{Address: stub.URL(), CACertFile: caFile, ClientCertFile: crt, ClientKeyFile: key, Timeout: 3 * time.Second})
+		Expect(err).NotTo(HaveOccurred())
+		resolver = &target.BBSResolver{BBS: client, Timeout: 3 * time.Second}
+
+		stub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: "pg", Routes: map[string][]byte{
+			"cf-router": []byte(`[]`), "diego-ssh": []byte(routeJSON),
+		}})
+		running = bbs.ActualLRP{
+			ProcessGUID: "pg", Index: 1, InstanceGUID: "inst-1", CellID: "cell", State: bbs.StateRunning,
+			Address: "10.0.0.1", InstanceAddress: "192.168.0.7",
+			Ports: []bbs.PortMapping{
+				{ContainerPort: 8080, HostPort: 61000, ContainerTLSProxyPort: 61443, HostTLSProxyPort: 61001},
+				{ContainerPort: 2222, HostPort: 61002, ContainerTLSProxyPort: 61222, HostTLSProxyPort: 61003},
+			},
+		}
+	})
+	AfterEach(func() {
+		client.Close()
+		stub.Close()
+	})
+
+	resolve := func() (target.Target, error) {
+		return resolver.Resolve(context.Background(), "pg", 1)
+	}
+
+	It("dials the host address and host port by default", func() {
+		stub.SetActualLRPs("pg", running)
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Address).To(Equal("10.0.0.1:61002"))
+		Expect(t.TLS).To(BeNil())
+		Expect(t.InstanceGUID).To(Equal("inst-1"))
+		Expect(t.Route.PrivateKey).To(Equal("PEM"))
+		Expect(t.Describe()).NotTo(ContainSubstring("PEM"))
+	})
+
+	It("dials the instance address when the BBS prefers it", func() {
+		running.PreferredAddress = bbs.PreferredAddressInstance
+		stub.SetActualLRPs("pg", running)
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Address).To(Equal("192.168.0.7:2222"))
+	})
+
+	It("dials the instance address for UNKNOWN only with connect_to_instance_address", func() {
+		stub.SetActualLRPs("pg", running)
+		resolver.ConnectToInstanceAddress = true
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Address).To(Equal("192.168.0.7:2222"))
+		running.PreferredAddress = bbs.PreferredAddressHost
+		stub.SetActualLRPs("pg", running)
+		t, err = resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Address).To(Equal("10.0.0.1:61002"))
+	})
+
+	It("dials the TLS proxy port with the instance guid as server name", func() {
+		resolver.BackendTLS = &tls.Config{ServerName: "ignored"}
+		stub.SetActualLRPs("pg", running)
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Address).To(Equal("10.0.0.1:61003"))
+		Expect(t.TLS.ServerName).To(Equal("inst-1"))
+		Expect(resolver.BackendTLS.ServerName).To(Equal("ignored"))
+		Expect(t.PlaintextAddress).To(BeEmpty())
+
+		running.PreferredAddress = bbs.PreferredAddressInstance
+		stub.SetActualLRPs("pg", running)
+		resolver.AllowPlaintextFallback = true
+		t, err = resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Address).To(Equal("192.168.0.7:61222"))
+		Expect(t.PlaintextAddress).To(Equal("192.168.0.7:2222"))
+	})
+
+	It("refuses when TLS is on and the instance has no TLS port, unless fallback is allowed", func() {
+		resolver.BackendTLS = &tls.Config{}
+		running.Ports[1].HostTLSProxyPort = 0
+		stub.SetActualLRPs("pg", running)
+		_, err := resolve()
+		Expect(reasonOf(err)).To(Equal(auth.ReasonBackendTLS))
+		resolver.AllowPlaintextFallback = true
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.TLS).To(BeNil())
+		Expect(t.Address).To(Equal("10.0.0.1:61002"))
+	})
+
+	It("prefers the ORDINARY running instance over an EVACUATING one and ignores non-running ones", func() {
+		evac := running
+		evac.InstanceGUID, evac.Presence, evac.Address = "inst-old", bbs.PresenceEvacuating, "10.0.0.9"
+		crashed := running
+		crashed.InstanceGUID, crashed.State = "inst-crashed", bbs.StateCrashed
+		stub.SetActualLRPs("pg", evac, crashed, running)
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.InstanceGUID).To(Equal("inst-1"))
+
+		claimed := running
+		claimed.State = bbs.StateClaimed
+		stub.SetActualLRPs("pg", evac, claimed)
+		t, err = resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.InstanceGUID).To(Equal("inst-old"))
+		Expect(t.Address).To(Equal("10.0.0.9:61002"))
+	})
+
+	It("says the instance is not running", func() {
+		c := running
+		c.State = bbs.StateCrashed
+		stub.SetActualLRPs("pg", c)
+		_, err := resolve()
+		Expect(reasonOf(err)).To(Equal(auth.ReasonNotRunning))
+		stub.SetActualLRPs("pg")
+		_, err = resolve()
+		Expect(reasonOf(err)).To(Equal(auth.ReasonNotRunning))
+	})
+
+	It("says the app is not found, or has no SSH route", func() {
+		_, err := resolver.Resolve(context.Background(), "other", 0)
+		Expect(reasonOf(err)).To(Equal(auth.ReasonAppNotFound))
+		stub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: "pg", Routes: map[string][]byte{"cf-router": []byte(`[]`)}})
+		_, err = resolve()
+		Expect(reasonOf(err)).To(Equal(auth.ReasonNoSSHRoute))
+	})
+
+	It("says the BBS is unavailable", func() {
+		stub.SetActualLRPs("pg", running)
+		for _, m := range []bbsstub.Mode{bbsstub.Down, bbsstub.ServerError, bbsstub.ErrorResponse} {
+			stub.SetMode(m)
+			_, err := resolve()
+			Expect(reasonOf(err)).To(Equal(auth.ReasonBBSUnavailable), "mode %d", m)
+		}
+	})
+})
