@@ -1,0 +1,116 @@
+package proxyconfig_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
+)
+
+var _ = Describe("static targets", func() {
+	var (
+		dir, keyFile, keyPEM, authorized, fp string
+		good                                 proxyconfig.StaticTarget
+	)
+
+	BeforeEach(func() {
+		dir = GinkgoT().TempDir()
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		Expect(err).NotTo(HaveOccurred())
+		keyFile = writeKey(dir, "login", k)
+		b, err := os.ReadFile(keyFile)
+		Expect(err).NotTo(HaveOccurred())
+		keyPEM = string(b)
+		s, err := ssh.NewSignerFromKey(k)
+		Expect(err).NotTo(HaveOccurred())
+		authorized = string(ssh.MarshalAuthorizedKey(s.PublicKey()))
+		fp = "SHA256:" + fingerprint.SHA256Base64(s.PublicKey())
+		good = proxyconfig.StaticTarget{
+			Name: "web", Instances: []string{"127.0.0.1:2022", "10.0.0.2:2222"},
+			HostFingerprint: fp, PrivateKeyFile: keyFile, AuthorizedKeys: []string{authorized},
+		}
+	})
+
+	It("accepts a complete entry, with the key inline or in a file", func() {
+		Expect(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{good}, false)).To(BeEmpty())
+		inline := good
+		inline.Name, inline.PrivateKeyFile, inline.PrivateKey = "db", "", keyPEM
+		inline.AuthorizedKeys = nil
+		Expect(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{good, inline}, true)).To(BeEmpty())
+		s, err := inline.Signer()
+		Expect(err).NotTo(HaveOccurred())
+		f, err := good.Signer()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.PublicKey().Marshal()).To(Equal(f.PublicKey().Marshal()))
+		keys, err := good.ParsedAuthorizedKeys()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(keys).To(HaveLen(1))
+	})
+
+	It("names every problem with its key, one line each", func() {
+		bad := []proxyconfig.StaticTarget{
+			{Name: "a/b", Instances: []string{"nohost", ":22"}, HostFingerprint: "zz", PrivateKeyFile: filepath.Join(dir, "missing"),
+				User: "a b", AuthorizedKeys: []string{"ssh-ed25519 !!!"}},
+			{Name: "web", PrivateKey: "junk", PrivateKeyFile: keyFile},
+			{Name: "web"},
+		}
+		errs := errorStrings(proxyconfig.ValidateStaticTargets(bad, false))
+		Expect(errs).To(ConsistOf(
+			HavePrefix("static_targets[0].name: "),
+			HavePrefix("static_targets[0].instances[0]: "),
+			HavePrefix("static_targets[0].instances[1]: "),
+			HavePrefix("static_targets[0].host_fingerprint: "),
+			HavePrefix("static_targets[0].private_key_file: "),
+			HavePrefix("static_targets[0].user: "),
+			HavePrefix("static_targets[0].authorized_keys[0]: "),
+			Equal("static_targets[1].instances: at least one host:port is required"),
+			HavePrefix("static_targets[1].host_fingerprint: must be set"),
+			Equal("static_targets[1].private_key_file: set either private_key_file or private_key, not both"),
+			HavePrefix("static_targets[1].authorized_keys: empty and enable_diego_auth is false"),
+			Equal(`static_targets[2].name: "web" is already the name of static_targets[1]`),
+			Equal("static_targets[2].instances: at least one host:port is required"),
+			HavePrefix("static_targets[2].host_fingerprint: must be set"),
+			HavePrefix("static_targets[2].private_key_file: must be set"),
+			HavePrefix("static_targets[2].authorized_keys: empty"),
+		))
+		for _, e := range errs {
+			Expect(e).NotTo(ContainSubstring("\n"))
+		}
+	})
+
+	It("reports a broken inline key under private_key without echoing it", func() {
+		t := good
+		t.PrivateKeyFile, t.PrivateKey = "", "-----BEGIN OPENSSH PRIVATE KEY-----\nsecretstuff\n-----END OPENSSH PRIVATE KEY-----\n"
+		errs := errorStrings(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{t}, false))
+		Expect(errs).To(ConsistOf(HavePrefix("static_targets[0].private_key: ")))
+		Expect(errs[0]).NotTo(ContainSubstring("secretstuff"))
+	})
+
+	It("refuses an encrypted key", func() {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		Expect(err).NotTo(HaveOccurred())
+		b, err := ssh.MarshalPrivateKeyWithPassphrase(k, "", []byte("pw"))
+		Expect(err).NotTo(HaveOccurred())
+		t := good
+		t.PrivateKeyFile, t.PrivateKey = "", string(pem.EncodeToMemory(b))
+		Expect(errorStrings(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{t}, false))).To(
+			ConsistOf("static_targets[0].private_key: private key is encrypted with a passphrase"))
+	})
+
+	It("only allows names usable in <target>/<index>", func() {
+		for _, n := range []string{"web", "w-1.b_2", "9"} {
+			Expect(proxyconfig.ValidStaticTargetName(n)).To(BeTrue(), n)
+		}
+		for _, n := range []string{"", "-w", "w:x", "w/x", "w x", string(make([]byte, 64))} {
+			Expect(proxyconfig.ValidStaticTargetName(n)).To(BeFalse(), n)
+		}
+	})
+})
