@@ -20,7 +20,7 @@ const SchemeStatic Scheme = "static"
 
 // Reasons specific to static targets.
 const (
-	ReasonUnknownTarget   = "unknown target or instance index"
+	ReasonUnknownTarget    = "unknown target or instance index"
 	ReasonKeyNotAuthorized = "public key not authorized for this target"
 )
 
