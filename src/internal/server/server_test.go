@@ -1,0 +1,300 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
+	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/server"
+	"github.com/app-ssh/app-ssh/internal/target"
+)
+
+func newSigner() (ssh.Signer, string) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	s, err := ssh.NewSignerFromKey(priv)
+	Expect(err).NotTo(HaveOccurred())
+	b, err := ssh.MarshalPrivateKey(priv, "")
+	Expect(err).NotTo(HaveOccurred())
+	return s, string(pem.EncodeToMemory(b))
+}
+
+// echoSSHD answers "exec" with the command's text and exit status 0, for any client key.
+type echoSSHD struct {
+	ln   net.Listener
+	host ssh.Signer
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	cs   []net.Conn
+}
+
+func startEchoSSHD() *echoSSHD {
+	host, _ := newSigner()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	e := &echoSSHD{ln: ln, host: host}
+	cfg := &ssh.ServerConfig{PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) { return nil, nil }}
+	cfg.AddHostKey(host)
+	e.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.cs = append(e.cs, c)
+			e.mu.Unlock()
+			e.wg.Go(func() {
+				defer c.Close()
+				_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+				if err != nil {
+					return
+				}
+				go ssh.DiscardRequests(reqs)
+				for nc := range chans {
+					ch, creqs, err := nc.Accept()
+					if err != nil {
+						continue
+					}
+					e.wg.Go(func() {
+						defer ch.Close()
+						for req := range creqs {
+							if req.Type != "exec" {
+								_ = req.Reply(false, nil)
+								continue
+							}
+							_ = req.Reply(true, nil)
+							n := binary.BigEndian.Uint32(req.Payload)
+							cmd := string(req.Payload[4 : 4+n])
+							if cmd == "block" {
+								_, _ = io.Copy(io.Discard, ch)
+							}
+							_, _ = ch.Write([]byte(cmd))
+							_, _ = ch.SendRequest("exit-status", false, []byte{0, 0, 0, 0})
+							return
+						}
+					})
+				}
+			})
+		}
+	})
+	return e
+}
+
+func (e *echoSSHD) Close() {
+	e.ln.Close()
+	e.mu.Lock()
+	for _, c := range e.cs {
+		c.Close()
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+}
+
+type staticResolver struct{ t target.Target }
+
+func (r staticResolver) Resolve(_ context.Context, pg string, idx int) (target.Target, error) {
+	if pg != r.t.ProcessGUID || idx != r.t.Index {
+		return target.Target{}, auth.Refuse(auth.ReasonNotRunning, errors.New("no such instance"))
+	}
+	return r.t, nil
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) lines() []map[string]any {
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		m := map[string]any{}
+		Expect(json.Unmarshal([]byte(l), &m)).To(Succeed())
+		out = append(out, m)
+	}
+	return out
+}
+
+var _ = Describe("Server", func() {
+	var (
+		sshd       *echoSSHD
+		srv        *server.Server
+		logs       *syncBuffer
+		cancel     context.CancelFunc
+		served     chan error
+		goroutines int
+	)
+
+	BeforeEach(func() {
+		goroutines = runtime.NumGoroutine()
+		sshd = startEchoSSHD()
+		_, clientPEM := newSigner()
+		tgt := target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
+			Route: target.Route{ContainerPort: 2222, PrivateKey: clientPEM, Host256Fingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}}
+		logs = &syncBuffer{}
+		logger, err := logging.New(logs, "debug", "ssh-proxy")
+		Expect(err).NotTo(HaveOccurred())
+		hostKey, _ := newSigner()
+		srv, err = server.New(server.Config{
+			Address: "127.0.0.1:0", HealthAddress: "127.0.0.1:0", HostKeys: []ssh.Signer{hostKey},
+			HandshakeTimeout: 2 * time.Second, Logger: logger,
+		}, &server.ProxyGate{
+			Auth:     &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("let-me-in")}},
+			Resolver: staticResolver{t: tgt}, DialTimeout: 5 * time.Second, Logger: logger,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(context.Background())
+		served = make(chan error, 1)
+		go func() { served <- srv.Serve(ctx) }()
+	})
+
+	AfterEach(func() {
+		cancel()
+		Eventually(served, 10*time.Second).Should(Receive(BeNil()))
+		sshd.Close()
+		Eventually(runtime.NumGoroutine, 5*time.Second, 20*time.Millisecond).Should(BeNumerically("<=", goroutines))
+	})
+
+	dial := func(user, password string) (*ssh.Client, string, error) {
+		var banner syncBuffer
+		c, err := ssh.Dial("tcp", srv.Addr().String(), &ssh.ClientConfig{
+			User: user, Auth: []ssh.AuthMethod{ssh.Password(password)},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second,
+			BannerCallback: func(m string) error { _, _ = banner.Write([]byte(m)); return nil },
+		})
+		return c, banner.String(), err
+	}
+
+	It("relays an authenticated session and logs who and where", func() {
+		c, banner, err := dial("diego:pg-1/0", "let-me-in")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(banner).To(BeEmpty())
+		s, err := c.NewSession()
+		Expect(err).NotTo(HaveOccurred())
+		out, err := s.Output("hello there")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(out)).To(Equal("hello there"))
+		c.Close()
+		Eventually(logs.String, 5*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
+		var started map[string]any
+		for _, l := range logs.lines() {
+			if l["msg"] == "ssh-proxy.session-started" {
+				started = l
+			}
+		}
+		Expect(started).To(HaveKeyWithValue("process_guid", "pg-1"))
+		Expect(started).To(HaveKeyWithValue("index", BeNumerically("==", 0)))
+		Expect(started).To(HaveKeyWithValue("instance_guid", "inst-1"))
+		Expect(started).To(HaveKeyWithValue("user", "diego"))
+		Expect(started).To(HaveKey("app_guid"))
+		Expect(started).To(HaveKeyWithValue("remote_addr", HavePrefix("127.0.0.1:")))
+		Expect(logs.String()).NotTo(ContainSubstring("let-me-in"))
+		Expect(logs.String()).NotTo(ContainSubstring("PRIVATE KEY"))
+	})
+
+	It("shows the refusal reason to the client and logs it without the password", func() {
+		_, banner, err := dial("diego:pg-1/0", "wrong-secret")
+		Expect(err).To(HaveOccurred())
+		Expect(banner).To(Equal("ssh-proxy: " + auth.ReasonInvalidCredential + "\n"))
+		_, banner, err = dial("diego:pg-1/3", "let-me-in")
+		Expect(err).To(HaveOccurred())
+		Expect(banner).To(Equal("ssh-proxy: " + auth.ReasonNotRunning + "\n"))
+		_, banner, err = dial("cf:app/0", "code")
+		Expect(err).To(HaveOccurred())
+		Expect(banner).To(ContainSubstring(auth.ReasonSchemeDisabled))
+		Expect(logs.String()).To(ContainSubstring(`"reason":"` + auth.ReasonInvalidCredential + `"`))
+		Expect(logs.String()).To(ContainSubstring(`"reason":"` + auth.ReasonNotRunning + `"`))
+		Expect(logs.String()).NotTo(ContainSubstring("wrong-secret"))
+	})
+
+	It("says the sshd is down when the backend cannot be reached", func() {
+		sshd.Close()
+		_, banner, err := dial("diego:pg-1/0", "let-me-in")
+		Expect(err).To(HaveOccurred())
+		Expect(banner).To(ContainSubstring(auth.ReasonBackendDown))
+	})
+
+	It("serves health 200 while listening", func() {
+		resp, err := http.Get("http://" + srv.HealthAddr().String() + "/")
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		cancel()
+		Eventually(served, 10*time.Second).Should(Receive(BeNil()))
+		served <- nil // for AfterEach
+		_, err = http.Get("http://" + srv.HealthAddr().String() + "/")
+		Expect(err).To(HaveOccurred())
+		_, err = net.Dial("tcp", srv.Addr().String())
+		Expect(err).To(HaveOccurred())
+	})
+
+	It("drops connections that do not finish the handshake in time", func() {
+		c, err := net.Dial("tcp", srv.Addr().String())
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		Expect(c.SetReadDeadline(time.Now().Add(10 * time.Second))).To(Succeed())
+		_, err = io.ReadAll(c) // server version line, then EOF when the deadline hits
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("closes open sessions when stopped", func() {
+		c, _, err := dial("diego:pg-1/0", "let-me-in")
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		s, err := c.NewSession()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Start("block")).To(Succeed())
+		cancel()
+		Eventually(served, 10*time.Second).Should(Receive(BeNil()))
+		served <- nil
+		done := make(chan error, 1)
+		go func() { done <- c.Wait() }()
+		Eventually(done, 5*time.Second).Should(Receive())
+	})
+})
+
+var _ = Describe("RestrictHostKeys", func() {
+	It("keeps only allowed algorithms and fails when nothing is left", func() {
+		k, _ := newSigner()
+		out, err := server.RestrictHostKeys([]ssh.Signer{k}, []string{ssh.KeyAlgoED25519})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(HaveLen(1))
+		_, err = server.RestrictHostKeys([]ssh.Signer{k}, []string{ssh.KeyAlgoRSASHA256})
+		Expect(err).To(HaveOccurred())
+	})
+})
