@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/bbs"
+	"github.com/app-ssh/app-ssh/internal/cc"
+	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/server"
+	"github.com/app-ssh/app-ssh/internal/target"
+	"github.com/app-ssh/app-ssh/internal/uaa"
+	"github.com/app-ssh/app-ssh/internal/version"
+)
+
+// loadConfig loads and validates; each problem is one line naming the key.
+func loadConfig(path string) (*proxyconfig.Config, []string) {
+	cfg, err := proxyconfig.Load(path)
+	if err != nil {
+		var out []string
+		for _, l := range strings.Split(err.Error(), "\n") {
+			out = append(out, path+": "+l)
+		}
+		return nil, out
+	}
+	var out []string
+	for _, e := range cfg.Validate() {
+		out = append(out, e.Error())
+	}
+	return cfg, out
+}
+
+// ccAccess adapts cc.Client to auth.AccessChecker.
+type ccAccess struct{ c *cc.Client }
+
+func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index int) (string, error) {
+	acc, err := a.c.SSHAccess(ctx, token, appGUID, index)
+	if err != nil {
+		if errors.Is(err, cc.ErrForbidden) || errors.Is(err, cc.ErrNotFound) {
+			return "", fmt.Errorf("%w: %w", auth.ErrAccessDenied, err)
+		}
+		return "", err
+	}
+	return acc.ProcessGUID, nil
+}
+
+func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
+	logger, err := logging.New(logOut, cfg.LogLevel, "ssh-proxy")
+	if err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+
+	var keys []ssh.Signer
+	for i, f := range cfg.HostKeyFiles {
+		s, err := proxyconfig.LoadSigner(f)
+		if err != nil {
+			return fmt.Errorf("host_key_files[%d]: %w", i, err)
+		}
+		keys = append(keys, s)
+	}
+	keys, err = server.RestrictHostKeys(keys, cfg.AllowedHostKeyAlgorithms)
+	if err != nil {
+		return fmt.Errorf("allowed_host_key_algorithms: %w", err)
+	}
+
+	authn := &auth.Authenticator{}
+	if cfg.EnableCFAuth {
+		uaaTLS, err := cfg.UAATLS()
+		if err != nil {
+			return fmt.Errorf("uaa.ca_cert_file: %w", err)
+		}
+		uc, err := uaa.NewClient(uaa.Config{TokenURL: cfg.UAA.TokenURL, ClientID: cfg.UAA.ClientID,
+			ClientSecret: cfg.UAA.ClientSecret, TLS: uaaTLS, Timeout: cfg.CommunicationTimeout})
+		if err != nil {
+			return err
+		}
+		defer uc.Close()
+		ccTLS, err := cfg.CCTLS()
+		if err != nil {
+			return fmt.Errorf("cc: %w", err)
+		}
+		ccc, err := cc.NewClient(cc.Config{InternalURL: cfg.CC.InternalURL, TLS: ccTLS, Timeout: cfg.CommunicationTimeout})
+		if err != nil {
+			return err
+		}
+		defer ccc.Close()
+		authn.CF = &auth.CF{UAA: uc, CC: ccAccess{ccc}, Timeout: cfg.CommunicationTimeout}
+	}
+	if cfg.EnableDiegoAuth {
+		authn.Diego = &auth.Diego{Credentials: []byte(cfg.DiegoCredentials)}
+	}
+
+	bc, err := bbs.NewClient(bbs.Config{Address: cfg.BBS.Address, CACertFile: cfg.BBS.CACertFile,
+		ClientCertFile: cfg.BBS.ClientCertFile, ClientKeyFile: cfg.BBS.ClientKeyFile,
+		ServerName: cfg.BBS.ServerName, Timeout: cfg.CommunicationTimeout})
+	if err != nil {
+		return err
+	}
+	defer bc.Close()
+	backendTLS, err := cfg.BackendTLS()
+	if err != nil {
+		return fmt.Errorf("backends_tls: %w", err)
+	}
+	resolver := &target.BBSResolver{
+		BBS: bc, ConnectToInstanceAddress: cfg.ConnectToInstanceAddress,
+		BackendTLS: backendTLS, AllowPlaintextFallback: cfg.BackendsTLS.AllowPlaintextFallback,
+		Timeout: cfg.CommunicationTimeout,
+	}
+
+	srv, err := server.New(server.Config{
+		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys,
+		Algorithms: cfg.SSHConfig(), HandshakeTimeout: cfg.HandshakeTimeout,
+		IdleTimeout: cfg.IdleConnectionTimeout, Logger: logger,
+	}, &server.ProxyGate{Auth: authn, Resolver: resolver, DialTimeout: cfg.CommunicationTimeout, Logger: logger})
+	if err != nil {
+		return err
+	}
+	logger.Info("ssh-proxy.starting", "version", version.Version, "address", srv.Addr().String(),
+		"cf_auth", cfg.EnableCFAuth, "diego_auth", cfg.EnableDiegoAuth, "backends_tls", cfg.BackendsTLS.Enabled)
+	err = srv.Serve(ctx)
+	logger.Info("ssh-proxy.exited")
+	return err
+}
