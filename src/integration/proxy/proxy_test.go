@@ -1,0 +1,276 @@
+package proxy_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/app-ssh/app-ssh/internal/bbs"
+	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
+	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
+	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
+)
+
+// refusedWith asserts the client failed and printed the proxy's one-line reason.
+func refusedWith(r result, reason string) {
+	GinkgoHelper()
+	Expect(r.code).NotTo(Equal(0), "stdout: %s", r.stdout)
+	Expect(r.stderr).To(ContainSubstring("ssh-proxy: "+reason), "stderr: %s", r.stderr)
+}
+
+var _ = Describe("ssh-proxy with cf authentication", func() {
+	var e *env
+
+	BeforeEach(func() {
+		e = newEnv()
+		e.startProxy(proxyOpts{})
+	})
+
+	Describe("sessions", func() {
+		It("runs a command and passes its output and exit status", func() {
+			r := e.ssh(e.code(), nil, "echo hello from $((40+2))")
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(Equal("hello from 42\n"))
+
+			r = e.ssh(e.code(), nil, "echo oops >&2; exit 7")
+			Expect(r.code).To(Equal(7))
+			Expect(r.stderr).To(ContainSubstring("oops"))
+		})
+
+		It("runs a shell fed from stdin", func() {
+			r := e.ssh(e.code(), strings.NewReader("echo from-shell\nexit 4\n"), "-T")
+			Expect(r.stdout).To(ContainSubstring("from-shell"))
+			Expect(r.code).To(Equal(4))
+		})
+
+		It("allocates a pty when asked", func() {
+			r := e.ssh(e.code(), nil, "-tt", "tty")
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(ContainSubstring("/dev/pts/"))
+		})
+
+		It("copies files both ways with scp", func() {
+			src := filepath.Join(GinkgoT().TempDir(), "up.txt")
+			Expect(os.WriteFile(src, []byte("scp payload\n"), 0o644)).To(Succeed())
+			remote := filepath.Join(GinkgoT().TempDir(), "remote.txt")
+			// scp and sftp cannot take a user name with a colon in user@host: cf documents -o User=.
+			opts := append(e.clientOpts(), "-P", strconv.Itoa(e.proxyPort), "-o", "User="+e.user())
+			r := runClient(e.code(), nil, "scp", append(opts, src, "127.0.0.1:"+remote)...)
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(os.ReadFile(remote)).To(Equal([]byte("scp payload\n")))
+
+			back := filepath.Join(GinkgoT().TempDir(), "down.txt")
+			r = runClient(e.code(), nil, "scp", append(opts, "127.0.0.1:"+remote, back)...)
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(os.ReadFile(back)).To(Equal([]byte("scp payload\n")))
+		})
+
+		It("transfers files with sftp", func() {
+			local := GinkgoT().TempDir()
+			remote := GinkgoT().TempDir()
+			Expect(os.WriteFile(filepath.Join(local, "a.bin"), []byte(strings.Repeat("sftp!", 100000)), 0o644)).To(Succeed())
+			batch := fmt.Sprintf("put %s %s\nls %s\nget %s %s\n",
+				filepath.Join(local, "a.bin"), filepath.Join(remote, "a.bin"), remote,
+				filepath.Join(remote, "a.bin"), filepath.Join(local, "b.bin"))
+			opts := append(e.clientOpts(), "-P", strconv.Itoa(e.proxyPort), "-o", "User="+e.user())
+			// Commands come from stdin: -b would imply BatchMode=yes and so no password prompt.
+			r := runClient(e.code(), strings.NewReader(batch), "sftp", append(opts, "127.0.0.1")...)
+			Expect(r.code).To(Equal(0), r.stderr)
+			Expect(r.stdout).To(ContainSubstring("a.bin"))
+			Expect(os.ReadFile(filepath.Join(local, "b.bin"))).To(Equal([]byte(strings.Repeat("sftp!", 100000))))
+		})
+
+		It("forwards a local port with -L", func() {
+			web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, "hello through the tunnel")
+			}), ReadHeaderTimeout: 5 * time.Second}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			Expect(err).NotTo(HaveOccurred())
+			go func() { _ = web.Serve(ln) }()
+			DeferCleanup(web.Close)
+
+			local := freePort()
+			args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "-N", "-o", "ExitOnForwardFailure=yes",
+				"-L", fmt.Sprintf("127.0.0.1:%d:%s", local, ln.Addr().String()), e.user()+"@127.0.0.1")
+			cmd := exec.Command("sshpass", append([]string{"-e", "ssh"}, args...)...)
+			cmd.Env = append(os.Environ(), "SSHPASS="+e.code())
+			tunnel, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { tunnel.Terminate().Wait(10 * time.Second) })
+
+			Eventually(func() (string, error) {
+				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", local))
+				if err != nil {
+					return "", err
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				return string(b), err
+			}, 20*time.Second, 100*time.Millisecond).Should(Equal("hello through the tunnel"))
+		})
+
+		It("logs who connected to what, never the code", func() {
+			code := e.code()
+			r := e.ssh(code, nil, "true")
+			Expect(r.code).To(Equal(0), r.stderr)
+			Eventually(e.proxyLog, 10*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
+			log := e.proxyLog()
+			Expect(log).To(MatchRegexp(`"msg":"ssh-proxy.session-started".*"user":"%s"`, uaastub.DefaultUserName))
+			Expect(log).To(ContainSubstring(`"app_guid":"` + appGUID + `"`))
+			Expect(log).To(ContainSubstring(`"process_guid":"` + processGUID + `"`))
+			Expect(log).To(ContainSubstring(`"index":0`))
+			Expect(log).To(ContainSubstring(`"instance_guid":"` + instanceGUID + `"`))
+			Expect(log).To(MatchRegexp(`"remote_addr":"127\.0\.0\.1:\d+"`))
+			Expect(log).NotTo(ContainSubstring(code))
+			Expect(log).NotTo(ContainSubstring("PRIVATE KEY"))
+		})
+
+		It("releases its file descriptors after sessions end", func() {
+			Expect(e.ssh(e.code(), nil, "true").code).To(Equal(0))
+			Eventually(e.proxyLog, 10*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
+			baseline := e.openFDs()
+			for range 5 {
+				Expect(e.ssh(e.code(), nil, "echo x").code).To(Equal(0))
+			}
+			Expect(e.ssh("bogus", nil, "true").code).NotTo(Equal(0))
+			Eventually(e.openFDs, 10*time.Second, 100*time.Millisecond).Should(BeNumerically("<=", baseline))
+		})
+
+		It("stops cleanly on SIGTERM", func() {
+			e.terminateProxy()
+			Eventually(e.proxy, 10*time.Second).Should(gexec.Exit(0))
+			Expect(e.proxyLog()).To(ContainSubstring("ssh-proxy.exited"))
+		})
+	})
+
+	Describe("refusals, each with its reason", func() {
+		It("refuses a bad one-time code", func() {
+			refusedWith(e.ssh("not-a-code", nil, "true"), "invalid or expired one-time code")
+			Expect(e.proxyLog()).To(ContainSubstring(`"reason":"invalid or expired one-time code`))
+			Expect(e.proxyLog()).NotTo(ContainSubstring("not-a-code"))
+		})
+
+		It("refuses a used code", func() {
+			code := e.code()
+			Expect(e.ssh(code, nil, "true").code).To(Equal(0))
+			refusedWith(e.ssh(code, nil, "true"), "invalid or expired one-time code")
+		})
+
+		It("refuses when the Cloud Controller answers 403 (SSH disabled)", func() {
+			e.cc.AddApp(appGUID, processGUID, 2, false)
+			refusedWith(e.ssh(e.code(), nil, "true"), "app not found or SSH disabled")
+		})
+
+		It("refuses when the Cloud Controller answers 404 (unknown app)", func() {
+			e.cc.RemoveApp(appGUID)
+			refusedWith(e.ssh(e.code(), nil, "true"), "app not found or SSH disabled")
+		})
+
+		It("refuses when the Cloud Controller is down", func() {
+			e.cc.SetMode(ccstub.ServerError)
+			refusedWith(e.ssh(e.code(), nil, "true"), "Cloud Controller unavailable")
+		})
+
+		It("refuses when UAA is down", func() {
+			code := e.code()
+			e.uaa.SetMode(uaastub.Down)
+			refusedWith(e.ssh(code, nil, "true"), "UAA unavailable")
+		})
+
+		It("refuses when the BBS is down", func() {
+			e.bbs.SetMode(bbsstub.Down)
+			refusedWith(e.ssh(e.code(), nil, "true"), "BBS unavailable")
+		})
+
+		It("refuses when no instance is running", func() {
+			e.setRunning(bbs.StateCrashed)
+			refusedWith(e.ssh(e.code(), nil, "true"), "instance not running")
+		})
+
+		It("refuses when the sshd in the instance is down", func() {
+			e.sshd.Kill().Wait(10 * time.Second)
+			refusedWith(e.ssh(e.code(), nil, "true"), "cannot reach the SSH daemon in the app instance")
+		})
+
+		It("refuses when the instance's host key does not match the route", func() {
+			other, _ := ed25519Key()
+			e.setRoute(func(r map[string]any) {
+				r["host_256_fingerprint"] = ssh256(other)
+			})
+			refusedWith(e.ssh(e.code(), nil, "true"), "app instance host key does not match its fingerprint")
+		})
+
+		It("refuses a user name it cannot parse", func() {
+			args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "root@127.0.0.1", "true")
+			refusedWith(runClient(e.code(), nil, "ssh", args...), "invalid user name: use cf:<app-guid>/<index>")
+		})
+	})
+})
+
+var _ = Describe("ssh-proxy with backends TLS", func() {
+	var e *env
+	BeforeEach(func() {
+		e = newEnv()
+	})
+
+	It("reaches the instance through its TLS proxy port with mTLS", func() {
+		e.startTLSFront(instanceGUID)
+		e.startProxy(proxyOpts{backendsTLS: true})
+		r := e.ssh(e.code(), nil, "echo over tls")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stdout).To(Equal("over tls\n"))
+		Expect(e.proxyLog()).To(ContainSubstring(`"backend_tls":true`))
+	})
+
+	It("refuses, without falling back to plaintext, when TLS fails", func() {
+		e.startTLSFront("some-other-instance")
+		e.startProxy(proxyOpts{backendsTLS: true})
+		refusedWith(e.ssh(e.code(), nil, "true"), "TLS to the app instance failed")
+	})
+})
+
+var _ = Describe("ssh-proxy -check-config", func() {
+	It("accepts a good file", func() {
+		e := newEnv()
+		file := e.writeConfig(proxyOpts{backendsTLS: true})
+		s, err := gexec.Start(exec.Command(proxyBin, "-check-config", file), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(s, 20*time.Second).Should(gexec.Exit(0))
+	})
+
+	It("names every bad key, one per line, and exits 2", func() {
+		e := newEnv()
+		file := e.writeConfig(proxyOpts{})
+		good, err := os.ReadFile(file)
+		Expect(err).NotTo(HaveOccurred())
+		bad := strings.Replace(string(good), "communication_timeout: 5s", "communication_timeout: 0s\nallowed_ciphers: [foo]", 1)
+		bad = strings.Replace(bad, "client_key_file: ", "client_key_file: /nonexistent", 1)
+		Expect(os.WriteFile(file, []byte(bad), 0o600)).To(Succeed())
+		s, err := gexec.Start(exec.Command(proxyBin, "-check-config", file), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(s, 20*time.Second).Should(gexec.Exit(2))
+		lines := strings.Split(strings.TrimSpace(string(s.Err.Contents())), "\n")
+		Expect(lines).To(ContainElements(
+			"communication_timeout: must be positive",
+			`allowed_ciphers: unsupported cipher "foo"`,
+			HavePrefix("bbs.client_key_file: "),
+		))
+
+		Expect(os.WriteFile(file, append(good, []byte("colour: blue\n")...), 0o600)).To(Succeed())
+		s, err = gexec.Start(exec.Command(proxyBin, "-check-config", file), GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(s, 20*time.Second).Should(gexec.Exit(2))
+		Expect(string(s.Err.Contents())).To(ContainSubstring("colour: unknown key"))
+	})
+})
