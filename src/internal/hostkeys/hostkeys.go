@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -203,7 +204,21 @@ func sign(signer ssh.Signer, hostKeyAlgorithm string, data []byte) (*ssh.Signatu
 	if !ok {
 		return nil, fmt.Errorf("signer cannot sign with %s", alg)
 	}
+	// A signer restricted to some algorithms (allowed_host_key_algorithms) may lack
+	// rsa-sha2-512; when the client accepts either SHA-2 algorithm, use the one it has.
+	if ms, ok := signer.(ssh.MultiAlgorithmSigner); ok && !slices.Contains(ms.Algorithms(), alg) {
+		if _, rsaKex := rsaAlgorithms[hostKeyAlgorithm]; !rsaKex && slices.Contains(ms.Algorithms(), ssh.KeyAlgoRSASHA256) {
+			alg = ssh.KeyAlgoRSASHA256
+		}
+	}
 	return as.SignWithAlgorithm(rand.Reader, data, alg)
+}
+
+// IsProtocolRequest reports whether a global request type belongs to the host-key update
+// protocol. A proxy must not relay such requests from its backend to the client: the backend's
+// keys are not the proxy's, and OpenSSH's client treats a second hostkeys-00 as fatal.
+func IsProtocolRequest(requestType string) bool {
+	return requestType == RequestAnnounce || requestType == RequestProve
 }
 
 // signedData is what a proof signature covers.

@@ -165,6 +165,37 @@ var _ = Describe("Announcer", func() {
 	})
 })
 
+var _ = Describe("Prove with signers restricted to some algorithms", func() {
+	It("uses rsa-sha2-256 when the signer may not use rsa-sha2-512 and the client takes either", func() {
+		rs := newRSA()
+		restricted, err := ssh.NewSignerWithAlgorithms(rs.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSASHA256})
+		Expect(err).NotTo(HaveOccurred())
+		ann := hostkeys.New([]ssh.Signer{restricted}, nil)
+		session := []byte("session")
+		for _, negotiated := range []string{ssh.KeyAlgoED25519, ssh.KeyAlgoRSASHA256} {
+			reply, err := ann.Prove(session, negotiated, hostkeys.ProvePayload([]ssh.PublicKey{rs.PublicKey()}))
+			Expect(err).NotTo(HaveOccurred())
+			sigs, err := hostkeys.ParseSignatures(reply)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(sigs).To(HaveLen(1))
+			Expect(sigs[0].Format).To(Equal(ssh.KeyAlgoRSASHA256))
+			Expect(hostkeys.VerifyProof(session, negotiated, rs.PublicKey(), sigs[0])).To(Succeed())
+		}
+		By("but never an algorithm other than the negotiated RSA one")
+		_, err = ann.Prove(session, ssh.KeyAlgoRSASHA512, hostkeys.ProvePayload([]ssh.PublicKey{rs.PublicKey()}))
+		Expect(err).To(HaveOccurred())
+	})
+})
+
+var _ = Describe("IsProtocolRequest", func() {
+	It("names the two requests of the protocol only", func() {
+		Expect(hostkeys.IsProtocolRequest(hostkeys.RequestAnnounce)).To(BeTrue())
+		Expect(hostkeys.IsProtocolRequest(hostkeys.RequestProve)).To(BeTrue())
+		Expect(hostkeys.IsProtocolRequest("keepalive@openssh.com")).To(BeFalse())
+		Expect(hostkeys.IsProtocolRequest("tcpip-forward")).To(BeFalse())
+	})
+})
+
 var _ = Describe("SignatureAlgorithm", func() {
 	DescribeTable("picks the algorithm a client verifies",
 		func(keyType, negotiated, want string) {
