@@ -37,7 +37,7 @@ ensure_go() {
 # into bin/NAME, rebuilding only when the module's go.sum changed.
 build_tool() {
   local name="$1" dir="$2" pkg="$3" stamp sum
-  sum="$(sha256sum "${dir}/go.mod" "${dir}/go.sum" | sha256sum | cut -c1-16)"
+  sum="$(cat "${dir}/go.mod" "${dir}/go.sum" | sha256sum | cut -c1-16)"
   stamp="${BIN_DIR}/.${name}.stamp"
   if [ -x "${BIN_DIR}/${name}" ] && [ "$(cat "${stamp}" 2>/dev/null)" = "${sum}" ]; then return 0; fi
   ensure_go
