@@ -308,9 +308,9 @@ var _ = Describe("connection liveness", func() {
 	})
 
 	It("keeps a connection whose client answers keepalives", func() {
-		cfg := writeConfig("keepalive_interval: 100ms\nkeepalive_count_max: 2\nauthorized_keys:\n- " + strings.TrimSpace(clientKey.AuthorizedKey) + "\n")
+		cfg := writeConfig("keepalive_interval: 250ms\nkeepalive_count_max: 6\nauthorized_keys:\n- " + strings.TrimSpace(clientKey.AuthorizedKey) + "\n")
 		d := startDaemon(nil, "-config="+cfg)
-		sess := run(d.sshCmd(clientKey.PrivateFile, nil, "sleep 1.5; echo still-here"))
+		sess := run(d.sshCmd(clientKey.PrivateFile, nil, "sleep 2.5; echo still-here"))
 		Expect(sess.ExitCode()).To(Equal(0))
 		Expect(sess.Out).To(gbytes.Say("still-here"))
 		Expect(d.session.Out).NotTo(gbytes.Say("keepalive-timeout"))

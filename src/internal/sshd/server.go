@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"os/user"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -330,8 +329,9 @@ func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 	}
 }
 
-// processEnv computes the home directory and the environment every process starts from:
-// PATH, LANG, HOME, USER like diego-sshd, then the daemon's environment when inherited.
+// processEnv computes the home directory and the environment every process starts from, as
+// diego-sshd does: PATH=/bin:/usr/bin and LANG=en_US.UTF8, with inherit the daemon's own
+// environment except PATH, and HOME and USER of the daemon.
 func processEnv(inherit bool, daemonEnv []string) (string, []string) {
 	home, name := os.Getenv("HOME"), os.Getenv("USER")
 	if u, err := user.Current(); err == nil {
@@ -342,23 +342,21 @@ func processEnv(inherit bool, daemonEnv []string) (string, []string) {
 			name = u.Username
 		}
 	}
-	if fi, err := os.Stat(home); home == "" || err != nil || !fi.IsDir() {
-		home = "/"
-	}
 	env := newEnvList()
-	env.set("PATH", "/usr/local/bin:/usr/bin:/bin")
-	env.set("LANG", "en_US.UTF-8")
-	env.set("HOME", home)
-	if name != "" {
-		env.set("USER", name)
-	}
+	env.set("PATH", "/bin:/usr/bin")
+	env.set("LANG", "en_US.UTF8")
 	if inherit {
 		for _, kv := range daemonEnv {
 			k, v, ok := strings.Cut(kv, "=")
-			if ok && k != "" {
+			if ok && k != "" && k != "PATH" {
 				env.set(k, v)
 			}
 		}
+	}
+	env.set("HOME", home)
+	env.set("USER", name)
+	if fi, err := os.Stat(home); home == "" || err != nil || !fi.IsDir() {
+		home = "/"
 	}
 	return home, env.list()
 }
@@ -393,14 +391,4 @@ func (e *envList) list() []string {
 		out = append(out, k+"="+e.vals[k])
 	}
 	return out
-}
-
-func (e *envList) clone() *envList {
-	return &envList{keys: slices.Clone(e.keys), vals: func() map[string]string {
-		m := make(map[string]string, len(e.vals))
-		for k, v := range e.vals {
-			m[k] = v
-		}
-		return m
-	}()}
 }

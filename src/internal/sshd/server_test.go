@@ -153,6 +153,18 @@ var _ = Describe("Server", func() {
 		Expect(s.Wait()).To(Succeed())
 	})
 
+	It("gives processes diego-sshd's environment; clients cannot change HOME or USER", func() {
+		r := serve(client, nil)
+		c := dial(r.addr, client)
+		s, err := c.NewSession()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.Setenv("HOME", "/elsewhere")).To(Succeed())
+		Expect(s.Setenv("MINE", "1")).To(Succeed())
+		out, err := s.Output(`echo "$PATH|$LANG|$HOME|$MINE"`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(out)).To(Equal("/bin:/usr/bin|en_US.UTF8|" + r.home + "|1\n"))
+	})
+
 	It("opens and cancels -R listeners, and refuses direct-tcpip to closed ports", func() {
 		r := serve(client, nil)
 		c := dial(r.addr, client)

@@ -240,7 +240,9 @@ func (s *session) environ() []string {
 		env.set("TERM", term)
 	}
 	for _, k := range s.env.keys {
-		env.set(k, s.env.vals[k])
+		if k != "HOME" && k != "USER" { // the daemon's identity, as with diego-sshd
+			env.set(k, s.env.vals[k])
+		}
 	}
 	return env.list()
 }
