@@ -69,6 +69,14 @@ func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error
 	if err != nil {
 		return fmt.Errorf("allowed_host_key_algorithms: %w", err)
 	}
+	var next []ssh.Signer
+	for i, f := range cfg.NextHostKeyFiles {
+		s, err := proxyconfig.LoadSigner(f)
+		if err != nil {
+			return fmt.Errorf("next_host_key_files[%d]: %w", i, err)
+		}
+		next = append(next, s)
+	}
 
 	authn := &auth.Authenticator{}
 	if cfg.EnableCFAuth {
@@ -115,7 +123,7 @@ func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error
 	}
 
 	srv, err := server.New(server.Config{
-		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys,
+		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys, NextHostKeys: next,
 		Algorithms: cfg.SSHConfig(), HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleConnectionTimeout, Logger: logger,
 	}, &server.ProxyGate{Auth: authn, Resolver: resolver, DialTimeout: cfg.CommunicationTimeout, Logger: logger})

@@ -166,13 +166,14 @@ func (e *env) setRunning(state string) {
 		ProcessGUID: processGUID, Index: 0, InstanceGUID: instanceGUID, CellID: "cell-z1-0",
 		State: state, Address: "127.0.0.1", InstanceAddress: "10.255.0.7",
 		PreferredAddress: bbs.PreferredAddressHost,
-		Ports: []bbs.PortMapping{{ContainerPort: 8080, HostPort: 1}, pm},
+		Ports:            []bbs.PortMapping{{ContainerPort: 8080, HostPort: 1}, pm},
 	})
 }
 
 type proxyOpts struct {
-	backendsTLS     bool
-	backendCertName string
+	backendsTLS bool
+	// nextHostKeyPEM, when set, is configured as next_host_key_files[0].
+	nextHostKeyPEM string
 }
 
 func (e *env) writeConfig(o proxyOpts) string {
@@ -190,8 +191,12 @@ func (e *env) writeConfig(o proxyOpts) string {
 	_, hostPEM := ed25519Key()
 	hostKey := write("host_key", hostPEM)
 
+	next := "[]"
+	if o.nextHostKeyPEM != "" {
+		next = "[" + write("next_host_key", o.nextHostKeyPEM) + "]"
+	}
 	e.proxyPort, e.healthPort = freePort(), freePort()
-	cfg := fmt.Sprintf(`address: 127.0.0.1:%d
+	cfg := "next_host_key_files: " + next + "\n" + fmt.Sprintf(`address: 127.0.0.1:%d
 health_check_address: 127.0.0.1:%d
 log_level: debug
 host_key_files: [%s]
@@ -345,6 +350,5 @@ func (e *env) startTLSFront(serverName string) {
 	e.tlsFront = f
 	e.setRunning(bbs.StateRunning)
 }
-
 
 func ssh256(s ssh.Signer) string { return fingerprint.SHA256Base64(s.PublicKey()) }

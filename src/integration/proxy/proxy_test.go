@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
@@ -237,6 +238,31 @@ var _ = Describe("ssh-proxy with backends TLS", func() {
 		e.startTLSFront("some-other-instance")
 		e.startProxy(proxyOpts{backendsTLS: true})
 		refusedWith(e.ssh(e.code(), nil, "true"), "TLS to the app instance failed")
+	})
+})
+
+var _ = Describe("ssh-proxy host-key announcements", func() {
+	It("teaches OpenSSH (UpdateHostKeys) the next host key, and never the container's", func() {
+		e := newEnv()
+		nextKey, nextPEM := ed25519Key()
+		e.startProxy(proxyOpts{nextHostKeyPEM: nextPEM})
+		known := filepath.Join(GinkgoT().TempDir(), "known_hosts")
+		opts := []string{
+			"-F", "/dev/null", "-o", "UserKnownHostsFile=" + known, "-o", "StrictHostKeyChecking=accept-new",
+			"-o", "UpdateHostKeys=yes", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
+			"-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=10",
+			"-p", strconv.Itoa(e.proxyPort), e.user() + "@127.0.0.1",
+		}
+		for range 2 { // the first run records the presented key; the second may update
+			r := runClient(e.code(), nil, "ssh", append(opts, "true")...)
+			Expect(r.code).To(Equal(0), r.stderr)
+		}
+		content, err := os.ReadFile(known)
+		Expect(err).NotTo(HaveOccurred())
+		nextB64 := strings.Fields(string(ssh.MarshalAuthorizedKey(nextKey.PublicKey())))[1]
+		sshdB64 := strings.Fields(string(ssh.MarshalAuthorizedKey(e.sshdHostKey.PublicKey())))[1]
+		Expect(string(content)).To(ContainSubstring(nextB64))
+		Expect(string(content)).NotTo(ContainSubstring(sshdB64))
 	})
 })
 

@@ -96,6 +96,11 @@ func (f *fakeSSHD) serve(c net.Conn, cfg *ssh.ServerConfig) {
 			switch req.Type {
 			case "echo-global":
 				_ = req.Reply(true, append([]byte("echo:"), req.Payload...))
+			case "announce-keys":
+				// A backend announcing its own host keys, as OpenSSH's sshd does.
+				_, _, _ = sc.SendRequest("hostkeys-00@openssh.com", false, []byte("backend-keys"))
+				_, _, _ = sc.SendRequest("after-announce", false, nil)
+				_ = req.Reply(true, nil)
 			case "open-back":
 				_ = req.Reply(true, nil)
 				f.wg.Go(func() {

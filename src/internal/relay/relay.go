@@ -7,12 +7,30 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/hostkeys"
 )
+
+// Options adjusts a relay.
+type Options struct {
+	// HandleClientRequest, when set, sees every global request from the client first; if it
+	// returns true the request was answered and is not relayed (the proxy's own host-key
+	// update protocol, for example).
+	HandleClientRequest func(req *ssh.Request) bool
+}
 
 // Relay forwards everything between the client connection (with its channel and request
 // streams) and the backend until either side ends; then it closes both and returns once every
 // goroutine it started has finished. Cancelling ctx closes both sides.
+//
+// The backend's host-key update requests (hostkeys-00/-prove-00@openssh.com) are never passed
+// to the client: the backend's keys are not the proxy's.
 func Relay(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewChannel, clientReqs <-chan *ssh.Request, backend *Backend) {
+	RelayWith(ctx, client, clientChans, clientReqs, backend, Options{})
+}
+
+// RelayWith is Relay with options.
+func RelayWith(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewChannel, clientReqs <-chan *ssh.Request, backend *Backend, opts Options) {
 	stop := context.AfterFunc(ctx, func() {
 		client.Close()
 		backend.Conn.Close()
@@ -28,16 +46,29 @@ func Relay(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewChann
 		_ = backend.Conn.Wait()
 		client.Close()
 	})
-	wg.Go(func() { forwardGlobal(backend.Conn, clientReqs) })
-	wg.Go(func() { forwardGlobal(client, backend.Reqs) })
+	wg.Go(func() { forwardGlobal(backend.Conn, clientReqs, opts.HandleClientRequest) })
+	wg.Go(func() { forwardGlobal(client, backend.Reqs, refuseHostKeyProtocol) })
 	wg.Go(func() { forwardChannels(&wg, backend.Conn, clientChans) })
 	wg.Go(func() { forwardChannels(&wg, client, backend.Chans) })
 	wg.Wait()
 }
 
-// forwardGlobal sends each global request to dst and answers it with dst's reply, in order.
-func forwardGlobal(dst ssh.Conn, reqs <-chan *ssh.Request) {
+// refuseHostKeyProtocol answers the backend's host-key update requests itself (refused).
+func refuseHostKeyProtocol(req *ssh.Request) bool {
+	if hostkeys.IsProtocolRequest(req.Type) {
+		_ = req.Reply(false, nil)
+		return true
+	}
+	return false
+}
+
+// forwardGlobal sends each global request to dst and answers it with dst's reply, in order,
+// unless intercept (when set) handled it.
+func forwardGlobal(dst ssh.Conn, reqs <-chan *ssh.Request, intercept func(*ssh.Request) bool) {
 	for req := range reqs {
+		if intercept != nil && intercept(req) {
+			continue
+		}
 		ok, payload, err := dst.SendRequest(req.Type, req.WantReply, req.Payload)
 		if err != nil {
 			ok, payload = false, nil

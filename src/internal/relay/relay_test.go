@@ -173,6 +173,27 @@ var _ = Describe("Relay", func() {
 		Expect(ok).To(BeFalse())
 	})
 
+	It("never passes the backend's host-key announcements to the client", func() {
+		nc, err := net.Dial("tcp", proxy.ln.Addr().String())
+		Expect(err).NotTo(HaveOccurred())
+		conn, chans, reqs, err := ssh.NewClientConn(nc, "proxy", &ssh.ClientConfig{
+			User: "raw", HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		defer conn.Close()
+		go func() {
+			for c := range chans {
+				_ = c.Reject(ssh.Prohibited, "no")
+			}
+		}()
+		ok, _, err := conn.SendRequest("announce-keys", true, nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ok).To(BeTrue())
+		var got *ssh.Request
+		Eventually(reqs, 5*time.Second).Should(Receive(&got))
+		Expect(got.Type).To(Equal("after-announce"))
+	})
+
 	It("passes channel rejections through with reason and message", func() {
 		_, _, err := client.OpenChannel("direct-tcpip-ish", nil)
 		var oce *ssh.OpenChannelError

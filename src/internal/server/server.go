@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/hostkeys"
 	"github.com/app-ssh/app-ssh/internal/relay"
 )
 
@@ -35,6 +36,9 @@ type Config struct {
 	HealthAddress string
 	// HostKeys are presented to clients (at least one).
 	HostKeys []ssh.Signer
+	// NextHostKeys are announced (hostkeys-00@openssh.com) with HostKeys but not presented,
+	// so OpenSSH clients with UpdateHostKeys learn them before a rotation.
+	NextHostKeys []ssh.Signer
 	// Algorithms restricts ciphers, MACs and key exchanges (empty lists = library defaults).
 	Algorithms ssh.Config
 	// HandshakeTimeout bounds the SSH handshake including authentication (default 30s).
@@ -50,6 +54,7 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	gate     Gate
+	announce *hostkeys.Announcer
 	logger   *slog.Logger
 	ln       net.Listener
 	healthLn net.Listener
@@ -76,7 +81,7 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("address: %w", err)
 	}
-	s := &Server{cfg: cfg, gate: gate, logger: logger, ln: ln}
+	s := &Server{cfg: cfg, gate: gate, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys)}
 	if cfg.HealthAddress != "" {
 		s.healthLn, err = net.Listen("tcp", cfg.HealthAddress)
 		if err != nil {
@@ -213,7 +218,12 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	}
 	s.logger.Info("ssh-proxy.session-started", attrs...)
 	start := time.Now()
-	relay.Relay(ctx, sc, chans, reqs, backend)
+	if err := s.announce.Announce(sc); err != nil {
+		s.logger.Debug("ssh-proxy.hostkeys-announce-failed", "remote_addr", remote, "error", err.Error())
+	}
+	relay.RelayWith(ctx, sc, chans, reqs, backend, relay.Options{
+		HandleClientRequest: func(req *ssh.Request) bool { return s.announce.HandleRequest(sc, req) },
+	})
 	s.logger.Info("ssh-proxy.session-ended", append(attrs, "duration_seconds", time.Since(start).Seconds())...)
 }
 
