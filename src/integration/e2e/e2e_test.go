@@ -1,0 +1,300 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+const cmdTimeout = 60 * time.Second
+
+// client builds OpenSSH command lines for one way of logging in through the proxy.
+type client struct {
+	port int
+	opts string // options shared by ssh, scp and sftp (no port, no user)
+	user string
+	// login prepares the next connection (cf: fetches a fresh one-time code) and returns the
+	// environment the OpenSSH tool needs.
+	login func() []string
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func (c client) ssh(extra, remote string) result {
+	line := fmt.Sprintf("ssh -p %d %s %s %s %s", c.port, c.opts, extra, quote(c.user+"@127.0.0.1"), remote)
+	return shell(cmdTimeout, c.login(), "", line)
+}
+
+func (c client) sshStdin(extra, stdin string) result {
+	line := fmt.Sprintf("ssh -p %d %s %s %s", c.port, c.opts, extra, quote(c.user+"@127.0.0.1"))
+	return shell(cmdTimeout, c.login(), stdin, line)
+}
+
+func (c client) scp(args string) result {
+	line := fmt.Sprintf("scp -P %d %s -o User=%s %s", c.port, c.opts, quote(c.user), args)
+	return shell(cmdTimeout, c.login(), "", line)
+}
+
+func (c client) sftp(batchFile string) result {
+	line := fmt.Sprintf("sftp -P %d %s -o User=%s -b %s 127.0.0.1", c.port, c.opts, quote(c.user), quote(batchFile))
+	return shell(cmdTimeout, c.login(), "", line)
+}
+
+// sessionSpecs are the same checks for every way in.
+func sessionSpecs(get func() client) {
+	It("runs a command (exec) with its exit status", func() {
+		c := get()
+		r := c.ssh("", "'echo hello-from-the-instance; exit 3'")
+		Expect(r.stdout).To(Equal("hello-from-the-instance\n"), r.String())
+		var ee *exec.ExitError
+		Expect(r.err).To(BeAssignableToTypeOf(ee), r.String())
+		Expect(r.err.(*exec.ExitError).ExitCode()).To(Equal(3))
+	})
+
+	It("opens an interactive shell with a pty", func() {
+		c := get()
+		r := c.sshStdin("-tt", "echo product=$((6*7)); tty\nexit 0\n")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(ContainSubstring("product=42"))
+		Expect(r.stdout).To(MatchRegexp(`/dev/pts/\d+`))
+	})
+
+	It("copies a directory tree both ways with scp -r", func() {
+		c := get()
+		tmp := GinkgoT().TempDir()
+		src, remote, back := filepath.Join(tmp, "src"), filepath.Join(tmp, "remote"), filepath.Join(tmp, "back")
+		writeTree(src)
+		Expect(os.Mkdir(remote, 0o755)).To(Succeed())
+		Expect(os.Mkdir(back, 0o755)).To(Succeed())
+
+		r := c.scp(fmt.Sprintf("-r %s %s", quote(src), quote("127.0.0.1:"+remote+"/")))
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		// The "instance" is this machine, so the copy is visible right here.
+		expectSameTree(src, filepath.Join(remote, "src"))
+
+		r = c.scp(fmt.Sprintf("-r %s %s", quote("127.0.0.1:"+filepath.Join(remote, "src")), quote(back+"/")))
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		expectSameTree(src, filepath.Join(back, "src"))
+	})
+
+	It("runs an sftp batch (mkdir, put, get, ls, rm)", func() {
+		c := get()
+		tmp := GinkgoT().TempDir()
+		local := filepath.Join(tmp, "up.txt")
+		Expect(os.WriteFile(local, []byte("sftp payload\n"), 0o644)).To(Succeed())
+		remoteDir := filepath.Join(tmp, "remote-dir")
+		fetched := filepath.Join(tmp, "down.txt")
+		batchFile := filepath.Join(tmp, "batch")
+		Expect(os.WriteFile(batchFile, []byte(strings.Join([]string{
+			"mkdir " + remoteDir,
+			"put " + local + " " + remoteDir + "/up.txt",
+			"put " + local + " " + remoteDir + "/gone.txt",
+			"rm " + remoteDir + "/gone.txt",
+			"get " + remoteDir + "/up.txt " + fetched,
+			"ls -1 " + remoteDir,
+		}, "\n")+"\n"), 0o644)).To(Succeed())
+
+		r := c.sftp(batchFile)
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(filepath.Join(remoteDir, "up.txt")).To(BeAnExistingFile())
+		Expect(filepath.Join(remoteDir, "gone.txt")).NotTo(BeAnExistingFile())
+		Expect(os.ReadFile(fetched)).To(Equal([]byte("sftp payload\n")))
+		Expect(r.stdout).To(ContainSubstring("up.txt"))
+	})
+
+	It("forwards a local port with ssh -L", func() {
+		c := get()
+		web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "through-the-tunnel")
+		}))
+		defer web.Close()
+		local := freePort()
+		env := c.login()
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		defer cancel()
+		line := fmt.Sprintf("exec ssh -p %d %s -N -o ExitOnForwardFailure=yes -L %d:%s %s",
+			c.port, c.opts, local, strings.TrimPrefix(web.URL, "http://"), quote(c.user+"@127.0.0.1"))
+		cmd := exec.CommandContext(ctx, "bash", "-c", line)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.WaitDelay = 5 * time.Second
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		Expect(cmd.Start()).To(Succeed())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		defer func() {
+			cancel()
+			Eventually(exited, 10*time.Second).Should(Receive())
+		}()
+
+		hc := &http.Client{Timeout: 5 * time.Second}
+		get := func() (string, error) {
+			resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", local))
+			if err != nil {
+				return "", err
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			return string(b), err
+		}
+		Eventually(func() (string, error) {
+			select {
+			case err := <-exited:
+				exited <- err
+				return "", StopTrying(fmt.Sprintf("ssh -L exited: %v\n%s", err, stderr.String()))
+			default:
+			}
+			return get()
+		}, 30*time.Second, 200*time.Millisecond).Should(Equal("through-the-tunnel"))
+	})
+}
+
+var _ = Describe("scripts/run-local (static target)", Ordered, func() {
+	var (
+		l      *localRun
+		static client
+	)
+
+	BeforeAll(func() {
+		l = newLocalRun()
+		l.start()
+		// Build the client from the printed command, so what a user pastes is what is tested.
+		line := l.printedLine("ssh -p ")
+		m := regexp.MustCompile(`^ssh -p (\d+) (.+) (local/0)@127\.0\.0\.1$`).FindStringSubmatch(line)
+		Expect(m).NotTo(BeNil(), "unexpected ssh line %q", line)
+		Expect(m[1]).To(Equal(fmt.Sprint(l.proxyPort)))
+		static = client{port: l.proxyPort, opts: "-o BatchMode=yes -o ConnectTimeout=20 " + m[2], user: m[3],
+			login: func() []string { return nil }}
+	})
+
+	It("prints ready-to-paste ssh, scp, sftp and ssh -L commands that work as printed", func() {
+		r := shell(cmdTimeout, nil, "", batch(l.printedLine("ssh -p "))+" 'echo pasted-ok'")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(Equal("pasted-ok\n"))
+
+		scpLine := l.printedLine("scp ")
+		Expect(scpLine).To(ContainSubstring(" -r ./some-dir 127.0.0.1:/tmp/"))
+		Expect(l.printedLine("sftp ")).To(HaveSuffix(" 127.0.0.1"))
+		Expect(l.printed).To(MatchRegexp(`(?m)^  ssh -p \d+ -i \S+ .* -N -L 8080:127\.0\.0\.1:80 local/0@127\.0\.0\.1$`))
+
+		tmp := GinkgoT().TempDir()
+		writeTree(filepath.Join(tmp, "some-dir"))
+		dest := filepath.Join(tmp, "dest")
+		Expect(os.Mkdir(dest, 0o755)).To(Succeed())
+		pasted := strings.Replace(batch(scpLine), "127.0.0.1:/tmp/", "127.0.0.1:"+dest+"/", 1)
+		r = run(cmdTimeout, nil, "", "bash", "-c", "cd "+quote(tmp)+" && "+pasted)
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		expectSameTree(filepath.Join(tmp, "some-dir"), filepath.Join(dest, "some-dir"))
+	})
+
+	sessionSpecs(func() client { return static })
+
+	It("refuses a key that is not authorized for the target", func() {
+		key := filepath.Join(GinkgoT().TempDir(), "stranger")
+		Expect(run(cmdTimeout, nil, "", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).err).NotTo(HaveOccurred())
+		stranger := static
+		stranger.opts = strings.Replace(static.opts, "-i "+filepath.Join(l.state, "user_key"), "-i "+key, 1)
+		Expect(stranger.opts).NotTo(Equal(static.opts))
+		r := stranger.ssh("", "true")
+		Expect(r.err).To(HaveOccurred())
+		Expect(r.stderr).To(ContainSubstring("Permission denied"))
+	})
+
+	It("refuses a second run on the same state directory while the first is up", func() {
+		r := l.script(2*time.Minute, "--detach")
+		Expect(r.err).To(HaveOccurred())
+		Expect(r.stderr).To(ContainSubstring("already running"))
+	})
+
+	It("reports its processes, one per line, and they name the state directory", func() {
+		r := l.script(time.Minute, "status")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(ContainSubstring("sshd: running"))
+		Expect(r.stdout).To(ContainSubstring("proxy: running"))
+		Expect(r.stdout).To(ContainSubstring("cf-standins: not running"))
+		Expect(strings.Split(l.ourProcesses(), "\n")).To(HaveLen(2))
+	})
+})
+
+var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func() {
+	var (
+		l       *localRun
+		cf      client
+		appGUID string
+		code    string
+	)
+
+	askpass := func(code string) []string {
+		dir := GinkgoT().TempDir()
+		codeFile := filepath.Join(dir, "code")
+		Expect(os.WriteFile(codeFile, []byte(code+"\n"), 0o600)).To(Succeed())
+		script := filepath.Join(dir, "askpass")
+		Expect(os.WriteFile(script, []byte("#!/bin/sh\ncat "+quote(codeFile)+"\n"), 0o700)).To(Succeed())
+		return []string{"SSH_ASKPASS=" + script, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
+	}
+	freshCode := func() string {
+		r := l.script(time.Minute, "code")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		c := strings.TrimSpace(r.stdout)
+		Expect(c).To(MatchRegexp(`^\S{6,}$`))
+		return c
+	}
+
+	BeforeAll(func() {
+		l = newLocalRun()
+		l.start("--cf")
+		line := l.printedLine("ssh -p " + fmt.Sprint(l.proxyPort) + " -o UserKnownHostsFile")
+		m := regexp.MustCompile(`^ssh -p \d+ (.+) cf:([0-9a-f-]+)/0@127\.0\.0\.1$`).FindStringSubmatch(line)
+		Expect(m).NotTo(BeNil(), "unexpected cf ssh line %q", line)
+		appGUID = m[2]
+		code = strings.TrimSpace(strings.TrimPrefix(l.printedLine("password (a one-time code"), "password (a one-time code, single use):"))
+		Expect(code).NotTo(BeEmpty())
+		// BatchMode=no first: sftp -b turns batch mode (no password prompts) on after it.
+		cf = client{port: l.proxyPort, opts: "-o BatchMode=no -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 " + m[1],
+			user: "cf:" + appGUID + "/0", login: func() []string { return askpass(freshCode()) }}
+	})
+
+	It("lets the printed cf: command in with the printed one-time code, once", func() {
+		once := cf
+		once.login = func() []string { return askpass(code) }
+		r := once.ssh("", "'echo cf-ok'")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(Equal("cf-ok\n"))
+
+		r = once.ssh("", "'echo again'")
+		Expect(r.err).To(HaveOccurred(), "a one-time code worked twice")
+		Expect(r.stdout).To(BeEmpty())
+	})
+
+	It("gives a fresh code with scripts/run-local code, and codes differ", func() {
+		a, b := freshCode(), freshCode()
+		Expect(a).NotTo(Equal(b))
+	})
+
+	sessionSpecs(func() client { return cf })
+
+	It("refuses an app guid the Cloud Controller does not know", func() {
+		other := cf
+		other.user = "cf:00000000-0000-4000-a000-000000000000/0"
+		r := other.ssh("", "true")
+		Expect(r.err).To(HaveOccurred())
+		Expect(r.stderr).To(ContainSubstring("app not found"))
+	})
+
+	It("still serves the static target next to the cf: one", func() {
+		r := shell(cmdTimeout, nil, "", batch(l.printedLine("ssh -p "+fmt.Sprint(l.proxyPort)+" -i"))+" 'echo static-ok'")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(Equal("static-ok\n"))
+	})
+})
