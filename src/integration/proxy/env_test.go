@@ -174,6 +174,8 @@ type proxyOpts struct {
 	backendsTLS bool
 	// nextHostKeyPEM, when set, is configured as next_host_key_files[0].
 	nextHostKeyPEM string
+	// diegoCredentials, when set, turns on diego authentication with this secret.
+	diegoCredentials string
 }
 
 func (e *env) writeConfig(o proxyOpts) string {
@@ -196,7 +198,11 @@ func (e *env) writeConfig(o proxyOpts) string {
 		next = "[" + write("next_host_key", o.nextHostKeyPEM) + "]"
 	}
 	e.proxyPort, e.healthPort = freePort(), freePort()
-	cfg := "next_host_key_files: " + next + "\n" + fmt.Sprintf(`address: 127.0.0.1:%d
+	diego := "enable_diego_auth: false\n"
+	if o.diegoCredentials != "" {
+		diego = "enable_diego_auth: true\ndiego_credentials: " + o.diegoCredentials + "\n"
+	}
+	cfg := diego + "next_host_key_files: " + next + "\n" + fmt.Sprintf(`address: 127.0.0.1:%d
 health_check_address: 127.0.0.1:%d
 log_level: debug
 host_key_files: [%s]

@@ -121,6 +121,35 @@ var _ = Describe("ssh-proxy with cf authentication", func() {
 			}, 20*time.Second, 100*time.Millisecond).Should(Equal("hello through the tunnel"))
 		})
 
+		It("forwards a remote port with -R (channels opened by the container side)", func() {
+			web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, "hello from the client side")
+			}), ReadHeaderTimeout: 5 * time.Second}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			Expect(err).NotTo(HaveOccurred())
+			go func() { _ = web.Serve(ln) }()
+			DeferCleanup(web.Close)
+
+			remote := freePort()
+			args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "-N", "-o", "ExitOnForwardFailure=yes",
+				"-R", fmt.Sprintf("127.0.0.1:%d:%s", remote, ln.Addr().String()), e.user()+"@127.0.0.1")
+			cmd := exec.Command("sshpass", append([]string{"-e", "ssh"}, args...)...)
+			cmd.Env = append(os.Environ(), "SSHPASS="+e.code())
+			tunnel, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { tunnel.Terminate().Wait(10 * time.Second) })
+
+			Eventually(func() (string, error) {
+				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", remote))
+				if err != nil {
+					return "", err
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				return string(b), err
+			}, 20*time.Second, 100*time.Millisecond).Should(Equal("hello from the client side"))
+		})
+
 		It("logs who connected to what, never the code", func() {
 			code := e.code()
 			r := e.ssh(code, nil, "true")
@@ -216,6 +245,27 @@ var _ = Describe("ssh-proxy with cf authentication", func() {
 			args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "root@127.0.0.1", "true")
 			refusedWith(runClient(e.code(), nil, "ssh", args...), "invalid user name: use cf:<app-guid>/<index>")
 		})
+	})
+})
+
+var _ = Describe("ssh-proxy with diego authentication", func() {
+	It("admits diego:<process-guid>/<index> with the shared credentials only", func() {
+		e := newEnv()
+		e.startProxy(proxyOpts{diegoCredentials: "diego-shared-secret"})
+		args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "diego:"+processGUID+"/0@127.0.0.1", "echo diego")
+		r := runClient("diego-shared-secret", nil, "ssh", args...)
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stdout).To(Equal("diego\n"))
+		refusedWith(runClient("wrong-secret", nil, "ssh", args...), "invalid credentials")
+		Expect(e.proxyLog()).NotTo(ContainSubstring("diego-shared-secret"))
+		Expect(e.proxyLog()).NotTo(ContainSubstring("wrong-secret"))
+	})
+
+	It("refuses diego user names when diego authentication is off", func() {
+		e := newEnv()
+		e.startProxy(proxyOpts{})
+		args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "diego:"+processGUID+"/0@127.0.0.1", "true")
+		refusedWith(runClient("anything", nil, "ssh", args...), "this authentication scheme is not enabled")
 	})
 })
 

@@ -157,21 +157,27 @@ var _ = Describe("Server", func() {
 		cancel     context.CancelFunc
 		served     chan error
 		goroutines int
+		idle       time.Duration
+		tgt        target.Target
 	)
 
 	BeforeEach(func() {
+		idle = 0
 		goroutines = runtime.NumGoroutine()
 		sshd = startEchoSSHD()
 		_, clientPEM := newSigner()
-		tgt := target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
+		tgt = target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
 			Route: target.Route{ContainerPort: 2222, PrivateKey: clientPEM, Host256Fingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}}
+	})
+
+	JustBeforeEach(func() {
 		logs = &syncBuffer{}
 		logger, err := logging.New(logs, "debug", "ssh-proxy")
 		Expect(err).NotTo(HaveOccurred())
 		hostKey, _ := newSigner()
 		srv, err = server.New(server.Config{
 			Address: "127.0.0.1:0", HealthAddress: "127.0.0.1:0", HostKeys: []ssh.Signer{hostKey},
-			HandshakeTimeout: 2 * time.Second, Logger: logger,
+			HandshakeTimeout: 2 * time.Second, IdleTimeout: idle, Logger: logger,
 		}, &server.ProxyGate{
 			Auth:     &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("let-me-in")}},
 			Resolver: staticResolver{t: tgt}, DialTimeout: 5 * time.Second, Logger: logger,
@@ -270,6 +276,31 @@ var _ = Describe("Server", func() {
 		Expect(c.SetReadDeadline(time.Now().Add(10 * time.Second))).To(Succeed())
 		_, err = io.ReadAll(c) // server version line, then EOF when the deadline hits
 		Expect(err).NotTo(HaveOccurred())
+	})
+
+	Context("with an idle timeout", func() {
+		BeforeEach(func() { idle = 2 * time.Second })
+
+		It("closes a connection that stays silent, but not a busy one", func() {
+			c, _, err := dial("diego:pg-1/0", "let-me-in")
+			Expect(err).NotTo(HaveOccurred())
+			defer c.Close()
+			s, err := c.NewSession()
+			Expect(err).NotTo(HaveOccurred())
+			stdin, err := s.StdinPipe()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Start("block")).To(Succeed())
+			// Busy: keep writing for several idle periods; the connection must survive.
+			for range 10 {
+				_, err := stdin.Write([]byte("tick"))
+				Expect(err).NotTo(HaveOccurred())
+				time.Sleep(200 * time.Millisecond)
+			}
+			// Silent: the proxy drops the connection.
+			done := make(chan error, 1)
+			go func() { done <- c.Wait() }()
+			Eventually(done, 10*time.Second).Should(Receive())
+		})
 	})
 
 	It("closes open sessions when stopped", func() {
