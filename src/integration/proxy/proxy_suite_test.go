@@ -1,4 +1,5 @@
-// Package proxy_test drives the ssh-proxy binary end to end: real OpenSSH clients (ssh, scp,
+// Package proxy_test drives the ssh-proxy binary end to end (built from ./cmd/ssh-proxy and
+// ./cmd/sshd, or the binaries named by SSH_PROXY_BINARY and SSHD_BINARY): real OpenSSH clients (ssh, scp,
 // sftp via sshpass) through ssh-proxy into our sshd binary, with stand-ins for UAA, the Cloud
 // Controller and the BBS that speak their real wire formats over TLS.
 package proxy_test
@@ -27,13 +28,18 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	}
 	dir, err := os.MkdirTemp("", "ssh-proxy-integration-bin")
 	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, dir) // runs after the whole suite, on this process
 	build := func(pkg, out string) {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Dir = moduleRoot()
 		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
 		Expect(cmd.Run()).To(Succeed(), "go build %s", pkg)
 	}
-	build("./cmd/ssh-proxy", filepath.Join(dir, "ssh-proxy"))
+	if env := os.Getenv("SSH_PROXY_BINARY"); env != "" {
+		Expect(env).To(BeAnExistingFile())
+	} else {
+		build("./cmd/ssh-proxy", filepath.Join(dir, "ssh-proxy"))
+	}
 	if env := os.Getenv("SSHD_BINARY"); env != "" {
 		Expect(env).To(BeAnExistingFile())
 	} else {
@@ -41,16 +47,16 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	}
 	return []byte(dir)
 }, func(dir []byte) {
-	proxyBin = filepath.Join(string(dir), "ssh-proxy")
+	proxyBin = os.Getenv("SSH_PROXY_BINARY")
+	if proxyBin == "" {
+		proxyBin = filepath.Join(string(dir), "ssh-proxy")
+	}
 	sshdBin = os.Getenv("SSHD_BINARY")
 	if sshdBin == "" {
 		sshdBin = filepath.Join(string(dir), "sshd")
 	}
 })
 
-var _ = SynchronizedAfterSuite(func() {}, func() {
-	_ = os.RemoveAll(filepath.Dir(proxyBin))
-})
 
 // moduleRoot is src/ (this package lives in src/integration/proxy).
 func moduleRoot() string {
