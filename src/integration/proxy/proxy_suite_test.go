@@ -57,7 +57,6 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 	}
 })
 
-
 // moduleRoot is src/ (this package lives in src/integration/proxy).
 func moduleRoot() string {
 	wd, err := os.Getwd()
