@@ -171,7 +171,7 @@ func (s *Server) serverConfig(ctx context.Context, remote string, admitted **rel
 			if err != nil {
 				reason := auth.ReasonOf(err)
 				s.logger.Info("ssh-proxy.authentication-refused",
-					"user", meta.User(), "remote_addr", remote, "reason", reason, "error", err.Error())
+					"ssh_user", meta.User(), "remote_addr", remote, "reason", reason, "error", err.Error())
 				return nil, &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
 			}
 			*admitted = backend
@@ -212,7 +212,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 
 	t, _ := auth.TargetOf(sc.Permissions)
 	attrs := []any{
-		"user", t.User, "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
+		"user", t.User, "ssh_user", sc.User(), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
 		"index", t.Index, "instance_guid", sc.Permissions.Extensions[ExtInstanceGUID],
 		"remote_addr", remote, "backend_tls", backend.TLS,
 	}
