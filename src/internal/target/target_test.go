@@ -191,6 +191,15 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		Expect(reasonOf(err)).To(Equal(auth.ReasonNoSSHRoute))
 	})
 
+	It("gives up on a BBS that does not answer within the timeout", func() {
+		stub.SetActualLRPs("pg", running)
+		stub.SetMode(bbsstub.Hang)
+		resolver.Timeout = 200 * time.Millisecond
+		_, err := resolve()
+		Expect(reasonOf(err)).To(Equal(auth.ReasonBBSUnavailable))
+		Expect(err).To(MatchError(ContainSubstring("BBS unavailable")))
+	})
+
 	It("says the BBS is unavailable", func() {
 		stub.SetActualLRPs("pg", running)
 		for _, m := range []bbsstub.Mode{bbsstub.Down, bbsstub.ServerError, bbsstub.ErrorResponse} {
