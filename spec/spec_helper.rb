@@ -8,6 +8,7 @@ require 'yaml'
 REPO_ROOT = File.expand_path('..', __dir__)
 require_relative 'support/bosh_template'
 require_relative 'support/job_helpers'
+require_relative 'support/interpolation'
 
 T = Bosh::Template::Test
 
