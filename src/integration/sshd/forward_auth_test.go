@@ -228,10 +228,14 @@ var _ = Describe("command line and config file", func() {
 		Expect(sess.Err).To(gbytes.Say("adress"))
 	})
 
-	It("lets explicitly given flags override the config file", func() {
-		cfg := filepath.Join(GinkgoT().TempDir(), "sshd.yml")
-		Expect(os.WriteFile(cfg, []byte("address: 127.0.0.1:1\nauthorized_keys:\n- "+strings.TrimSpace(otherKey.AuthorizedKey)+"\n"), 0o644)).To(Succeed())
+	It("lets explicitly given flags override the config file, and loads host_key_file", func() {
+		dir := GinkgoT().TempDir()
+		keyFile := filepath.Join(dir, "host_key")
+		Expect(os.WriteFile(keyFile, []byte(hostKey.PrivatePEM), 0o600)).To(Succeed())
+		cfg := filepath.Join(dir, "sshd.yml")
+		Expect(os.WriteFile(cfg, []byte("address: 127.0.0.1:1\nhost_key_file: "+keyFile+"\nauthorized_keys:\n- "+strings.TrimSpace(otherKey.AuthorizedKey)+"\n"), 0o644)).To(Succeed())
 		d := startDaemon(nil, "-config="+cfg, "-authorizedKey="+clientKey.AuthorizedKey)
+		Expect(string(d.session.Out.Contents())).To(ContainSubstring(`"host_key_fingerprint":"` + ssh.FingerprintSHA256(hostKey.Signer.PublicKey()) + `"`))
 		Expect(run(d.sshCmd(clientKey.PrivateFile, nil, "true")).ExitCode()).To(Equal(0))
 		Expect(run(d.sshCmd(otherKey.PrivateFile, nil, "true")).ExitCode()).To(Equal(255))
 	})
