@@ -107,14 +107,17 @@ func openTwin(wg *sync.WaitGroup, dst ssh.Conn, nc ssh.NewChannel) {
 
 // pipe relays one channel pair. For each direction: data and stderr are copied until the
 // source's EOF, then EOF is passed on; requests are forwarded with their replies; once the
-// source has closed and its data is drained, the destination is closed.
+// source has closed and its data is drained, the destination is closed — but only after any
+// request that arrived on the destination has been answered (a backend that replies to "exec"
+// and closes at once must not have the client see the close before the reply).
 func pipe(wg *sync.WaitGroup, a ssh.Channel, aReqs <-chan *ssh.Request, b ssh.Channel, bReqs <-chan *ssh.Request) {
 	aDrained := make(chan struct{})
 	bDrained := make(chan struct{})
+	var answeringA, answeringB sync.Mutex // held while answering a request that arrived on a (b)
 	wg.Go(func() { copyHalf(b, a, aDrained) })
 	wg.Go(func() { copyHalf(a, b, bDrained) })
-	wg.Go(func() { forwardChannelRequests(b, aReqs, aDrained) })
-	forwardChannelRequests(a, bReqs, bDrained)
+	wg.Go(func() { forwardChannelRequests(b, aReqs, &answeringA, aDrained, &answeringB) })
+	forwardChannelRequests(a, bReqs, &answeringB, bDrained, &answeringA)
 }
 
 func copyHalf(dst, src ssh.Channel, drained chan<- struct{}) {
@@ -126,14 +129,22 @@ func copyHalf(dst, src ssh.Channel, drained chan<- struct{}) {
 	_ = dst.CloseWrite()
 }
 
-func forwardChannelRequests(dst ssh.Channel, reqs <-chan *ssh.Request, srcDrained <-chan struct{}) {
+// forwardChannelRequests relays requests from src (reqs) to dst, answering each on src while
+// holding answering. When src has closed and its data is drained, it closes dst once no request
+// that arrived on dst is being answered (dstAnswering). A forwarder holding dstAnswering is at
+// most waiting for a reply from src, which has closed, so it finishes promptly.
+func forwardChannelRequests(dst ssh.Channel, reqs <-chan *ssh.Request, answering *sync.Mutex, srcDrained <-chan struct{}, dstAnswering *sync.Mutex) {
 	for req := range reqs {
+		answering.Lock()
 		ok, err := dst.SendRequest(req.Type, req.WantReply, req.Payload)
 		if err != nil {
 			ok = false
 		}
 		_ = req.Reply(ok, nil)
+		answering.Unlock()
 	}
 	<-srcDrained
+	dstAnswering.Lock()
 	_ = dst.Close()
+	dstAnswering.Unlock()
 }
