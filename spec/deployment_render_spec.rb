@@ -143,6 +143,17 @@ RSpec.describe 'rendered deployments pass -check-config' do
     expect(output).to include('host_key_files')
   end
 
+  { 'ssh_proxy' => 'ssh-proxy', 'sshd' => 'sshd' }.each do |job_name, binary|
+    it "starts #{binary} from bpm.yml with flags the binary defines" do
+      process = YAML.safe_load(JobHelpers.release.job(job_name).template('config/bpm.yml').render({}))['processes'].first
+      expect(process['executable']).to eq("/var/vcap/packages/#{job_name}/bin/#{binary}")
+      usage, = JobHelpers.run([JobHelpers.binary(binary), '-h'])
+      flags = process['args'].select { |a| a.start_with?('-') }
+      expect(flags).not_to be_empty
+      flags.each { |flag| expect(usage).to match(/^\s+#{Regexp.escape(flag)}\b/) }
+    end
+  end
+
   describe 'manifests/app-ssh.yml' do
     def standalone
       result = Interpolation.standalone
