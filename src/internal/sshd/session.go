@@ -1,6 +1,7 @@
 package sshd
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -23,6 +24,9 @@ const (
 	maxEnvVars  = 256
 	maxEnvBytes = 64 << 10
 )
+
+// sftpReadBuf batches the many small reads the sftp server makes (length, then body).
+const sftpReadBuf = 256 << 10
 
 // hangupGrace is how long a session's main process may outlive a SIGHUP before SIGKILL.
 const hangupGrace = 10 * time.Second
@@ -202,7 +206,7 @@ func (s *session) startSFTP() error {
 		io.Reader
 		io.Writer
 		io.Closer
-	}{s.ioReader(), s.ioWriter(), nopCloser{}} // the session closes the channel after exit-status
+	}{bufio.NewReaderSize(s.ioReader(), sftpReadBuf), s.ioWriter(), nopCloser{}} // the session closes the channel after exit-status
 	srv, err := sftp.NewServer(rwc, sftp.WithServerWorkingDirectory(s.c.srv.homeDir))
 	if err != nil {
 		return err
