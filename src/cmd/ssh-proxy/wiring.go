@@ -105,34 +105,78 @@ func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error
 		authn.Diego = &auth.Diego{Credentials: []byte(cfg.DiegoCredentials)}
 	}
 
-	bc, err := bbs.NewClient(bbs.Config{Address: cfg.BBS.Address, CACertFile: cfg.BBS.CACertFile,
-		ClientCertFile: cfg.BBS.ClientCertFile, ClientKeyFile: cfg.BBS.ClientKeyFile,
-		ServerName: cfg.BBS.ServerName, Timeout: cfg.CommunicationTimeout})
-	if err != nil {
-		return err
+	gate := &server.ProxyGate{Auth: authn, DialTimeout: cfg.CommunicationTimeout, Logger: logger}
+	if cfg.UsesBBS() {
+		bc, err := bbs.NewClient(bbs.Config{Address: cfg.BBS.Address, CACertFile: cfg.BBS.CACertFile,
+			ClientCertFile: cfg.BBS.ClientCertFile, ClientKeyFile: cfg.BBS.ClientKeyFile,
+			ServerName: cfg.BBS.ServerName, Timeout: cfg.CommunicationTimeout})
+		if err != nil {
+			return err
+		}
+		defer bc.Close()
+		backendTLS, err := cfg.BackendTLS()
+		if err != nil {
+			return fmt.Errorf("backends_tls: %w", err)
+		}
+		gate.Resolver = &target.BBSResolver{
+			BBS: bc, ConnectToInstanceAddress: cfg.ConnectToInstanceAddress,
+			BackendTLS: backendTLS, AllowPlaintextFallback: cfg.BackendsTLS.AllowPlaintextFallback,
+			Timeout: cfg.CommunicationTimeout,
+		}
 	}
-	defer bc.Close()
-	backendTLS, err := cfg.BackendTLS()
-	if err != nil {
-		return fmt.Errorf("backends_tls: %w", err)
-	}
-	resolver := &target.BBSResolver{
-		BBS: bc, ConnectToInstanceAddress: cfg.ConnectToInstanceAddress,
-		BackendTLS: backendTLS, AllowPlaintextFallback: cfg.BackendsTLS.AllowPlaintextFallback,
-		Timeout: cfg.CommunicationTimeout,
+	if len(cfg.StaticTargets) > 0 {
+		keys, resolver, err := staticTargets(cfg)
+		if err != nil {
+			return err
+		}
+		authn.Static, gate.Keys, gate.Static = keys, keys, resolver
 	}
 
 	srv, err := server.New(server.Config{
 		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys, NextHostKeys: next,
 		Algorithms: cfg.SSHConfig(), HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleConnectionTimeout, Logger: logger,
-	}, &server.ProxyGate{Auth: authn, Resolver: resolver, DialTimeout: cfg.CommunicationTimeout, Logger: logger})
+	}, gate)
 	if err != nil {
 		return err
 	}
 	logger.Info("ssh-proxy.starting", "version", version.Version, "address", srv.Addr().String(),
-		"cf_auth", cfg.EnableCFAuth, "diego_auth", cfg.EnableDiegoAuth, "backends_tls", cfg.BackendsTLS.Enabled)
+		"cf_auth", cfg.EnableCFAuth, "diego_auth", cfg.EnableDiegoAuth, "backends_tls", cfg.BackendsTLS.Enabled,
+		"static_targets", len(cfg.StaticTargets))
 	err = srv.Serve(ctx)
 	logger.Info("ssh-proxy.exited")
 	return err
+}
+
+// staticTargets builds the public-key/password authenticator and the resolver for
+// static_targets. The diego credentials are accepted as a password only with enable_diego_auth.
+func staticTargets(cfg *proxyconfig.Config) (*auth.Static, *target.Static, error) {
+	var creds []byte
+	if cfg.EnableDiegoAuth {
+		creds = []byte(cfg.DiegoCredentials)
+	}
+	authTargets := make([]auth.StaticTarget, 0, len(cfg.StaticTargets))
+	specs := make([]target.StaticSpec, 0, len(cfg.StaticTargets))
+	for i, t := range cfg.StaticTargets {
+		keys, err := t.ParsedAuthorizedKeys()
+		if err != nil {
+			return nil, nil, fmt.Errorf("static_targets[%d].%w", i, err)
+		}
+		pemKey, err := t.PrivateKeyPEM()
+		if err != nil {
+			return nil, nil, fmt.Errorf("static_targets[%d].private_key_file: %w", i, err)
+		}
+		authTargets = append(authTargets, auth.StaticTarget{Name: t.Name, Instances: len(t.Instances), AuthorizedKeys: keys})
+		specs = append(specs, target.StaticSpec{Name: t.Name, Addresses: t.Instances,
+			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: pemKey})
+	}
+	a, err := auth.NewStatic(authTargets, creds)
+	if err != nil {
+		return nil, nil, fmt.Errorf("static_targets: %w", err)
+	}
+	r, err := target.NewStatic(specs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("static_targets: %w", err)
+	}
+	return a, r, nil
 }

@@ -102,15 +102,20 @@ func (a *Diego) authenticate(u Username, password []byte) (*ssh.Permissions, err
 	}}, nil
 }
 
-// Authenticator dispatches on the user name's scheme. A nil CF or Diego disables that scheme.
+// Authenticator dispatches on the user name's scheme. A nil CF, Diego or Static disables that
+// scheme; Static takes the user names without a scheme ("<target>/<index>").
 type Authenticator struct {
-	CF    *CF
-	Diego *Diego
+	CF     *CF
+	Diego  *Diego
+	Static *Static
 }
 
 // Authenticate checks the user name and password (a one-time code or the diego credentials).
 // Every error is a *Refusal.
 func (a *Authenticator) Authenticate(ctx context.Context, user string, password []byte) (*ssh.Permissions, error) {
+	if a.Static != nil && IsStaticUsername(user) {
+		return a.Static.Password(user, password)
+	}
 	u, err := ParseUsername(user)
 	if err != nil {
 		return nil, Refuse(ReasonBadUsername, err)

@@ -28,6 +28,15 @@ type Gate interface {
 	Admit(ctx context.Context, meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, *relay.Backend, error)
 }
 
+// KeyGate is implemented by gates that can also admit public-key logins. OfferKey only
+// answers whether a key the client offers would be acceptable (it may not have proven it holds
+// the key); AdmitKey runs once the client signed with the key, and alone grants a session.
+type KeyGate interface {
+	KeysEnabled() bool
+	OfferKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error)
+	AdmitKey(ctx context.Context, meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, *relay.Backend, error)
+}
+
 // Config configures a Server.
 type Config struct {
 	// Address is the SSH listen address.
@@ -177,6 +186,22 @@ func (s *Server) serverConfig(ctx context.Context, remote string, admitted **rel
 			*admitted = backend
 			return perms, nil
 		},
+	}
+	if kg, ok := s.gate.(KeyGate); ok && kg.KeysEnabled() {
+		cfg.PublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			return kg.OfferKey(meta, key)
+		}
+		cfg.VerifiedPublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
+			perms, backend, err := kg.AdmitKey(ctx, meta, key)
+			if err != nil {
+				reason := auth.ReasonOf(err)
+				s.logger.Info("ssh-proxy.authentication-refused",
+					"user", meta.User(), "remote_addr", remote, "method", "publickey", "reason", reason, "error", err.Error())
+				return nil, &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
+			}
+			*admitted = backend
+			return perms, nil
+		}
 	}
 	for _, k := range s.cfg.HostKeys {
 		cfg.AddHostKey(k)

@@ -84,9 +84,8 @@ type Config struct {
 	CC                       CC            `yaml:"cc"`
 	BBS                      BBS           `yaml:"bbs"`
 	BackendsTLS              BackendsTLS   `yaml:"backends_tls"`
-	// StaticTargets belongs to a later issue; it is accepted so rendered files load, and must
-	// stay empty until then.
-	StaticTargets []yaml.Node `yaml:"static_targets"`
+	// StaticTargets are fixed sshd instances reachable as "<name>/<index>" (static_targets.go).
+	StaticTargets []StaticTarget `yaml:"static_targets"`
 }
 
 // Default is the job spec's defaults.
@@ -212,8 +211,8 @@ func (c *Config) Validate() []error {
 		add("handshake_timeout", "must be positive")
 	}
 
-	if !c.EnableCFAuth && !c.EnableDiegoAuth {
-		add("enable_cf_auth", "no authentication is enabled (set enable_cf_auth or enable_diego_auth)")
+	if !c.EnableCFAuth && !c.EnableDiegoAuth && len(c.StaticTargets) == 0 {
+		add("enable_cf_auth", "no authentication is enabled (set enable_cf_auth or enable_diego_auth, or configure static_targets)")
 	}
 	if c.EnableDiegoAuth && c.DiegoCredentials == "" {
 		add("diego_credentials", "must be set when enable_diego_auth is true")
@@ -237,17 +236,21 @@ func (c *Config) Validate() []error {
 		checkPair("cc", c.CC.ClientCertFile, c.CC.ClientKeyFile, true, add)
 	}
 
-	if c.BBS.Address == "" {
-		add("bbs.address", "must not be empty")
-	} else if p, err := url.Parse(c.BBS.Address); err != nil || p.Scheme != "https" || p.Host == "" {
-		add("bbs.address", "%q is not an https URL", c.BBS.Address)
+	// Only cf: and diego: logins look instances up in the BBS; a proxy serving nothing but
+	// static targets needs none.
+	if c.UsesBBS() || len(c.StaticTargets) == 0 {
+		if c.BBS.Address == "" {
+			add("bbs.address", "must not be empty")
+		} else if p, err := url.Parse(c.BBS.Address); err != nil || p.Scheme != "https" || p.Host == "" {
+			add("bbs.address", "%q is not an https URL", c.BBS.Address)
+		}
+		if c.BBS.CACertFile == "" {
+			add("bbs.ca_cert_file", "must be set (the BBS is only reached over mutual TLS)")
+		} else {
+			checkCA("bbs.ca_cert_file", c.BBS.CACertFile, add)
+		}
+		checkPair("bbs", c.BBS.ClientCertFile, c.BBS.ClientKeyFile, false, add)
 	}
-	if c.BBS.CACertFile == "" {
-		add("bbs.ca_cert_file", "must be set (the BBS is only reached over mutual TLS)")
-	} else {
-		checkCA("bbs.ca_cert_file", c.BBS.CACertFile, add)
-	}
-	checkPair("bbs", c.BBS.ClientCertFile, c.BBS.ClientKeyFile, false, add)
 
 	if c.BackendsTLS.Enabled {
 		if len(c.BackendsTLS.CACertFiles) == 0 {
@@ -260,11 +263,12 @@ func (c *Config) Validate() []error {
 	} else if c.BackendsTLS.AllowPlaintextFallback {
 		add("backends_tls.allow_plaintext_fallback", "only meaningful when backends_tls.enabled is true")
 	}
-	if len(c.StaticTargets) > 0 {
-		add("static_targets", "not supported by this version of ssh-proxy")
-	}
+	errs = append(errs, ValidateStaticTargets(c.StaticTargets, c.EnableDiegoAuth)...)
 	return errs
 }
+
+// UsesBBS reports whether any enabled login scheme finds its instances through the BBS.
+func (c *Config) UsesBBS() bool { return c.EnableCFAuth || c.EnableDiegoAuth }
 
 func checkCA(key, file string, add func(key, format string, args ...any)) {
 	if file == "" {

@@ -114,3 +114,59 @@ var _ = Describe("static targets", func() {
 		}
 	})
 })
+
+var _ = Describe("static targets in the config file", func() {
+	var dir, hostKey, loginKey string
+
+	BeforeEach(func() {
+		dir = GinkgoT().TempDir()
+		_, hk, err := ed25519.GenerateKey(rand.Reader)
+		Expect(err).NotTo(HaveOccurred())
+		hostKey = writeKey(dir, "host", hk)
+		_, lk, err := ed25519.GenerateKey(rand.Reader)
+		Expect(err).NotTo(HaveOccurred())
+		loginKey = writeKey(dir, "login", lk)
+	})
+
+	file := func(extra string) string {
+		return "host_key_files: [" + hostKey + "]\nenable_cf_auth: false\n" + extra
+	}
+
+	It("loads a proxy that serves only static targets without any BBS settings", func() {
+		cfg, err := proxyconfig.Parse([]byte(file(`static_targets:
+- name: web
+  instances: [127.0.0.1:2022]
+  host_fingerprint: "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+  private_key_file: ` + loginKey + `
+  authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice
+`)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(cfg.UsesBBS()).To(BeFalse())
+		Expect(cfg.StaticTargets).To(HaveLen(1))
+		Expect(cfg.StaticTargets[0].Instances).To(Equal([]string{"127.0.0.1:2022"}))
+	})
+
+	It("names an unknown key inside a static target", func() {
+		_, err := proxyconfig.Parse([]byte(file("static_targets:\n- name: web\n  adress: x\n")))
+		Expect(err).To(MatchError(ContainSubstring("adress: unknown key")))
+	})
+
+	It("still wants the BBS when diego authentication is on next to static targets", func() {
+		cfg, err := proxyconfig.Parse([]byte(file("enable_diego_auth: true\ndiego_credentials: pw\nstatic_targets:\n- name: web\n  instances: [127.0.0.1:2022]\n  host_fingerprint: \"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\"\n  private_key_file: " + loginKey + "\n")))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(errorStrings(cfg.Validate())).To(ConsistOf(
+			HavePrefix("bbs.address: "),
+			HavePrefix("bbs.ca_cert_file: "),
+			HavePrefix("bbs.client_cert_file: "),
+			HavePrefix("bbs.client_key_file: "),
+		))
+	})
+
+	It("refuses a proxy with no login scheme at all", func() {
+		cfg, err := proxyconfig.Parse([]byte(file("")))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(errorStrings(cfg.Validate())).To(ContainElement(ContainSubstring("configure static_targets")))
+	})
+})
