@@ -42,6 +42,7 @@ type flags struct {
 	allowUnauth, inheritEnv                   bool
 	ciphers, macs, kex, hostKeyAlgs, logLevel string
 	configFile, checkConfig                   string
+	debugAddr, timeFormat                     string
 	showVersion                               bool
 }
 
@@ -59,6 +60,10 @@ func newFlags() *flags {
 	fs.StringVar(&f.kex, "allowedKeyExchanges", "", "limit key exchange algorithms to those provided (comma separated)")
 	fs.StringVar(&f.hostKeyAlgs, "allowedHostKeyAlgorithms", "", "limit host key algorithms to those provided (comma separated)")
 	fs.StringVar(&f.logLevel, "logLevel", "info", "log level: debug, info, error or fatal")
+	// diego-sshd also takes these (debugserver and lager flags); accepted so existing command
+	// lines keep working.
+	fs.StringVar(&f.debugAddr, "debugAddr", "", "accepted for diego-sshd compatibility; no debug server is started")
+	fs.StringVar(&f.timeFormat, "timeFormat", "", "accepted for diego-sshd compatibility (unix-epoch or rfc3339); logs use RFC 3339")
 	fs.StringVar(&f.configFile, "config", "", "YAML config file (flags given explicitly override it)")
 	fs.StringVar(&f.checkConfig, "check-config", "", "validate a YAML config file and exit (0 valid, 2 invalid)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
@@ -122,6 +127,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
+	switch f.timeFormat {
+	case "", "unix-epoch", "rfc3339":
+	default:
+		fmt.Fprintf(stderr, "-timeFormat: unknown time format %q (want unix-epoch or rfc3339)\n", f.timeFormat)
+		return 2
+	}
+
 	cfg := sshdconfig.Default()
 	names := sshdconfig.YAMLNames
 	if f.configFile != "" {
@@ -153,6 +165,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "sshd: %v\n", err)
 		return 2
+	}
+	if f.debugAddr != "" {
+		logger.Info("debug-server-not-provided", "debug_addr", f.debugAddr)
 	}
 	var daemonEnv []string
 	if resolved.InheritDaemonEnv {

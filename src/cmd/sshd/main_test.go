@@ -41,6 +41,14 @@ var _ = Describe("sshd command line", func() {
 		Expect(errOut).To(ContainSubstring("stray"))
 	})
 
+	It("accepts diego-sshd's -debugAddr and -timeFormat, refusing unknown time formats", func() {
+		f := newFlags()
+		Expect(f.fs.Parse([]string{"--debugAddr=127.0.0.1:17017", "--timeFormat=rfc3339"})).To(Succeed())
+		code, _, errOut := runArgs("-timeFormat=sundial", "-allowUnauthenticatedClients")
+		Expect(code).To(Equal(2))
+		Expect(errOut).To(HavePrefix("-timeFormat: "))
+	})
+
 	It("validates flags without a config file under their flag names", func() {
 		code, _, errOut := runArgs("-logLevel=loud", "-address=x")
 		Expect(code).To(Equal(2))

@@ -240,3 +240,28 @@ var _ = Describe("command line and config file", func() {
 		Expect(run(d.sshCmd(otherKey.PrivateFile, nil, "true")).ExitCode()).To(Equal(255))
 	})
 })
+
+var _ = Describe("Cloud Controller's and diego-sshd's command lines", func() {
+	It("serves with the flags as CC and diego-sshd pass them (double dashes, empty lists, -logLevel=fatal)", func() {
+		port := itoa(freePort())
+		home := GinkgoT().TempDir()
+		cmd := exec.Command(sshdPath,
+			"--allowedKeyExchanges=", "--address=127.0.0.1:"+port, "--allowUnauthenticatedClients=false",
+			"--inheritDaemonEnv=true", "--allowedCiphers=", "--allowedMACs=", "--logLevel=fatal", "--debugAddr=",
+			"--hostKey="+hostKey.PrivatePEM, "--authorizedKey="+clientKey.AuthorizedKey)
+		cmd.Env = []string{"HOME=" + home, "USER=vcap", "PATH=" + os.Getenv("PATH")}
+		sess := startBackground(cmd)
+		Eventually(func() error {
+			c, err := netDial(port)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		}, startTimeout, 100*time.Millisecond).Should(Succeed())
+		d := &daemon{session: sess, port: port, home: home}
+		out := run(d.sshCmd(clientKey.PrivateFile, nil, "echo cc-ok"))
+		Expect(out.ExitCode()).To(Equal(0))
+		Expect(out.Out).To(gbytes.Say("cc-ok"))
+		Expect(string(sess.Out.Contents())).To(BeEmpty(), "fatal level logs nothing while healthy")
+	})
+})
