@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -296,5 +297,45 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 		r := shell(cmdTimeout, nil, "", batch(l.printedLine("ssh -p "+fmt.Sprint(l.proxyPort)+" -i"))+" 'echo static-ok'")
 		Expect(r.err).NotTo(HaveOccurred(), r.String())
 		Expect(r.stdout).To(Equal("static-ok\n"))
+	})
+})
+
+var _ = Describe("scripts/run-local in the foreground", func() {
+	It("stops every process it started on Ctrl-C (SIGINT to its process group)", func() {
+		l := newLocalRun()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(repoRoot, "scripts", "run-local"))
+		cmd.Env = append(os.Environ(), l.env()...)
+		// Its own process group, like a job in a terminal: the "Ctrl-C" reaches every member.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.WaitDelay = 5 * time.Second
+		var out strings.Builder
+		cmd.Stdout = &out
+		Expect(cmd.Start()).To(Succeed())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		DeferCleanup(func() {
+			// Whatever happened above, leave nothing behind.
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			l.script(time.Minute, "stop")
+		})
+
+		Eventually(func() error {
+			select {
+			case err := <-exited:
+				exited <- err
+				return StopTrying(fmt.Sprintf("run-local exited before ready: %v\n%s", err, out.String()))
+			default:
+			}
+			_, err := os.Stat(filepath.Join(l.state, "ready"))
+			return err
+		}, 5*time.Minute, 200*time.Millisecond).Should(Succeed())
+		Expect(strings.Split(l.ourProcesses(), "\n")).To(HaveLen(2))
+
+		Expect(syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)).To(Succeed())
+		Eventually(exited, 30*time.Second).Should(Receive())
+		Eventually(l.ourProcesses, 10*time.Second, 100*time.Millisecond).Should(BeEmpty())
+		Expect(filepath.Join(l.state, "ready")).NotTo(BeAnExistingFile())
 	})
 })
