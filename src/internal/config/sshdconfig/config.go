@@ -5,8 +5,12 @@ package sshdconfig
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -238,7 +242,7 @@ func (c Config) hostKey() (ssh.Signer, bool, error) {
 		}
 		pemBytes = b
 	default:
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		priv, err := ephemeralKey(c.AllowedHostKeyAlgorithms)
 		if err != nil {
 			return nil, false, fmt.Errorf("cannot generate an ephemeral host key: %v", err)
 		}
@@ -258,6 +262,29 @@ func (c Config) hostKey() (ssh.Signer, bool, error) {
 		return nil, false, fmt.Errorf("not a PEM private key: %v", err)
 	}
 	return s, false, nil
+}
+
+// ephemeralKey generates an ed25519 key, or the first other type the allowed host key
+// algorithms ask for (RSA 3072 for rsa-sha2-*/ssh-rsa, ECDSA for ecdsa-sha2-*).
+func ephemeralKey(allowed []string) (crypto.Signer, error) {
+	if len(allowed) == 0 || slices.Contains(allowed, ssh.KeyAlgoED25519) {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	}
+	for _, a := range allowed {
+		switch a {
+		case ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSA:
+			return rsa.GenerateKey(rand.Reader, 3072)
+		case ssh.KeyAlgoECDSA256:
+			return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		case ssh.KeyAlgoECDSA384:
+			return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		case ssh.KeyAlgoECDSA521:
+			return ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+		}
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	return priv, err
 }
 
 // restrictHostKey limits the signature algorithms the host key is offered with.

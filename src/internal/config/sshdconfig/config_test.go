@@ -147,6 +147,21 @@ log_level: debug
 		Expect(probs[0].String()).NotTo(ContainSubstring("AAAA"))
 	})
 
+	DescribeTable("generates an ephemeral host key the allowed algorithms can use",
+		func(alg, keyType string) {
+			c := sshdconfig.Default()
+			c.AllowUnauthenticatedClients = true
+			c.AllowedHostKeyAlgorithms = []string{alg}
+			r, probs := c.Validate(sshdconfig.YAMLNames)
+			Expect(probs).To(BeEmpty())
+			Expect(r.Ephemeral).To(BeTrue())
+			Expect(r.HostKey.PublicKey().Type()).To(Equal(keyType))
+		},
+		Entry("ed25519", "ssh-ed25519", "ssh-ed25519"),
+		Entry("rsa-sha2-256", "rsa-sha2-256", "ssh-rsa"),
+		Entry("ecdsa p256", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"),
+	)
+
 	It("splits diego-sshd comma lists", func() {
 		Expect(sshdconfig.SplitList("")).To(BeEmpty())
 		Expect(sshdconfig.SplitList("a, b,c")).To(Equal([]string{"a", "b", "c"}))
