@@ -3,7 +3,6 @@ package relay
 import (
 	"context"
 	"errors"
-	"io"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -123,8 +122,8 @@ func pipe(wg *sync.WaitGroup, a ssh.Channel, aReqs <-chan *ssh.Request, b ssh.Ch
 func copyHalf(dst, src ssh.Channel, drained chan<- struct{}) {
 	defer close(drained)
 	var ext sync.WaitGroup
-	ext.Go(func() { _, _ = io.Copy(dst.Stderr(), src.Stderr()) })
-	_, _ = io.Copy(dst, src)
+	ext.Go(func() { _, _ = copyData(dst.Stderr(), src.Stderr()) })
+	_, _ = copyData(dst, src)
 	ext.Wait()
 	_ = dst.CloseWrite()
 }
