@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -39,12 +40,20 @@ var _ = BeforeSuite(func() {
 	}
 })
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago.
+// freePort returns a port on 127.0.0.1 that was free a moment ago. It picks below Linux's
+// ephemeral range (32768+), so no outgoing connection takes it before run-local binds it.
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for range 200 {
+		port := 20000 + mathrand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port
+	}
+	Fail("no free port between 20000 and 32000 after 200 tries")
+	return 0
 }
 
 // result is one finished command.

@@ -293,6 +293,29 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 		Expect(r.stderr).To(ContainSubstring("app not found"))
 	})
 
+	It("lets diego:<process-guid>/0 and the static target in with the diego credentials", func() {
+		creds := run(time.Minute, nil, "", filepath.Join(repoRoot, "bin", "bosh"), "int",
+			filepath.Join(l.state, "vars.yml"), "--path", "/app_ssh_diego_credentials")
+		Expect(creds.err).NotTo(HaveOccurred(), creds.String())
+		b, err := os.ReadFile(filepath.Join(l.state, "cf", "standins.json"))
+		Expect(err).NotTo(HaveOccurred())
+		pg := regexp.MustCompile(`"process_guid": "([^"]+)"`).FindSubmatch(b)
+		Expect(pg).NotTo(BeNil())
+		secret := strings.TrimSpace(creds.stdout)
+
+		for _, user := range []string{"diego:" + string(pg[1]) + "/0", "local/0"} {
+			c := cf
+			c.user = user
+			c.login = func() []string { return askpass(secret) }
+			r := c.ssh("", "'echo diego-ok'")
+			Expect(r.err).NotTo(HaveOccurred(), "%s: %s", user, r.String())
+			Expect(r.stdout).To(Equal("diego-ok\n"))
+
+			c.login = func() []string { return askpass("wrong-" + secret) }
+			Expect(c.ssh("", "true").err).To(HaveOccurred(), user)
+		}
+	})
+
 	It("still serves the static target next to the cf: one", func() {
 		r := shell(cmdTimeout, nil, "", batch(l.printedLine("ssh -p "+fmt.Sprint(l.proxyPort)+" -i"))+" 'echo static-ok'")
 		Expect(r.err).NotTo(HaveOccurred(), r.String())
