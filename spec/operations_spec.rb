@@ -161,6 +161,12 @@ RSpec.describe 'operations/ on cf-deployment' do
     end
   end
 
+  it 'operations/README.md names every ops file and the bosh-lite order' do
+    readme = File.read(File.join(REPO_ROOT, 'operations', 'README.md'))
+    Dir[File.join(REPO_ROOT, 'operations', '*.yml')].each { |path| expect(readme).to include(File.basename(path)) }
+    expect(readme).to match(/-o operations\/bosh-lite.yml.*\n(.*\n)*.*use-app-ssh-release-bosh-lite.yml/)
+  end
+
   describe 'header comments' do
     Dir[File.join(REPO_ROOT, 'operations', '*.yml')].each do |path|
       it "#{File.basename(path)} says what it does, needs and goes with" do
