@@ -148,7 +148,7 @@ RSpec.describe 'jobs/ssh_proxy' do
     end
 
     it 'renders empty cert and key files when nothing is set' do
-      %w[config/keys/next_host_key config/certs/bbs/ca.crt config/certs/bbs/client.crt config/certs/bbs/client.key
+      %w[config/keys/additional_host_keys config/keys/next_host_keys config/certs/bbs/ca.crt config/certs/bbs/client.crt config/certs/bbs/client.key
          config/certs/uaa/ca.crt config/certs/cc/ca.crt config/certs/cc/client.crt config/certs/cc/client.key
          config/certs/backends_tls/ca.crt config/certs/backends_tls/client.crt
          config/certs/backends_tls/client.key].each do |path|
@@ -196,10 +196,18 @@ RSpec.describe 'jobs/ssh_proxy' do
       expect(file('config/keys/host_key').strip).to eq('HOST-KEY-PEM')
     end
 
-    it 'announces next_host_key from its own file' do
-      props = with(proxy('next_host_key' => 'NEXT-PEM'))
-      expect(config(props)['next_host_key_files']).to eq(['/var/vcap/jobs/ssh_proxy/config/keys/next_host_key'])
-      expect(file('config/keys/next_host_key', props).strip).to eq('NEXT-PEM')
+    it 'presents additional_host_keys beside host_key, all from one file' do
+      props = with(proxy('additional_host_keys' => ["ED-PEM\n", 'ECDSA-PEM']))
+      expect(config(props)['host_key_files']).to eq(['/var/vcap/jobs/ssh_proxy/config/keys/host_key',
+                                                     '/var/vcap/jobs/ssh_proxy/config/keys/additional_host_keys'])
+      expect(file('config/keys/additional_host_keys', props)).to eq("ED-PEM\nECDSA-PEM\n")
+    end
+
+    it 'announces next_host_keys from their own file, without presenting them' do
+      props = with(proxy('next_host_keys' => %w[NEXT-1 NEXT-2]))
+      expect(config(props)['next_host_key_files']).to eq(['/var/vcap/jobs/ssh_proxy/config/keys/next_host_keys'])
+      expect(config(props)['host_key_files']).to eq(['/var/vcap/jobs/ssh_proxy/config/keys/host_key'])
+      expect(file('config/keys/next_host_keys', props)).to eq("NEXT-1\nNEXT-2\n")
     end
   end
 

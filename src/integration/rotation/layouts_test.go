@@ -13,13 +13,11 @@ import (
 type proxyProps struct {
 	Diego struct {
 		SSHProxy struct {
-			HostKey            string `yaml:"host_key"`
-			HostKeyFingerprint string `yaml:"host_key_fingerprint"`
+			HostKey            string   `yaml:"host_key"`
+			HostKeyFingerprint string   `yaml:"host_key_fingerprint"`
+			NextHostKeys       []string `yaml:"next_host_keys"`
 		} `yaml:"ssh_proxy"`
 	} `yaml:"diego"`
-	AppSSH struct {
-		NextHostKeys []string `yaml:"next_host_keys"`
-	} `yaml:"app_ssh"`
 }
 
 func renderProps(path string, args ...string) proxyProps {
@@ -55,7 +53,7 @@ var _ = Describe("rotation ops files for every layout", func() {
 			}
 			Expect(p.Diego.SSHProxy.HostKey).To(Equal("((" + presented + ".private_key))"))
 			Expect(p.Diego.SSHProxy.HostKeyFingerprint).To(Equal("((" + presented + ".public_key_fingerprint))"))
-			Expect(p.AppSSH.NextHostKeys).To(Equal(announced))
+			Expect(p.Diego.SSHProxy.NextHostKeys).To(Equal(announced))
 
 			var vars []struct {
 				Name string `yaml:"name"`

@@ -26,7 +26,7 @@ import (
 type rendered struct {
 	HostKey         string   // diego.ssh_proxy.host_key (presented)
 	LinkFingerprint string   // diego.ssh_proxy.host_key_fingerprint (ssh_proxy link)
-	NextHostKeys    []string // app_ssh.next_host_keys (announced only)
+	NextHostKeys    []string // diego.ssh_proxy.next_host_keys (announced only)
 	CCFingerprint   string   // cloud_controller_ng app_ssh.host_key_fingerprint
 }
 
@@ -59,13 +59,11 @@ func render(varsFile, stageFile string) rendered {
 	var proxy struct {
 		Diego struct {
 			SSHProxy struct {
-				HostKey            string `yaml:"host_key"`
-				HostKeyFingerprint string `yaml:"host_key_fingerprint"`
+				HostKey            string   `yaml:"host_key"`
+				HostKeyFingerprint string   `yaml:"host_key_fingerprint"`
+				NextHostKeys       []string `yaml:"next_host_keys"`
 			} `yaml:"ssh_proxy"`
 		} `yaml:"diego"`
-		AppSSH struct {
-			NextHostKeys []string `yaml:"next_host_keys"`
-		} `yaml:"app_ssh"`
 	}
 	Expect(yaml.Unmarshal(bosh(append(args, "--path", "/instance_groups/name=scheduler/jobs/name=ssh_proxy/properties")...), &proxy)).To(Succeed())
 	var cc struct {
@@ -75,7 +73,7 @@ func render(varsFile, stageFile string) rendered {
 	return rendered{
 		HostKey:         proxy.Diego.SSHProxy.HostKey,
 		LinkFingerprint: proxy.Diego.SSHProxy.HostKeyFingerprint,
-		NextHostKeys:    proxy.AppSSH.NextHostKeys,
+		NextHostKeys:    proxy.Diego.SSHProxy.NextHostKeys,
 		CCFingerprint:   cc.HostKeyFingerprint,
 	}
 }
