@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+	"github.com/app-ssh/app-ssh/internal/quickack"
 )
 
 // BuiltinRunner runs a built-in command on a session's streams and returns its exit status.
@@ -175,7 +176,10 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 	act := newActivity()
 	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	stopHS := context.AfterFunc(parent, func() { nc.Close() })
+	// No delayed-ACK stalls while the client's small handshake packets wait behind Nagle.
+	nc, qa := quickack.Wrap(nc)
 	sc, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
+	qa.Done()
 	stopped := stopHS()
 	if err != nil {
 		nc.Close()

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package quickack
+
+func setQuickAck(int) error { return nil }
