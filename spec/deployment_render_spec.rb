@@ -170,11 +170,26 @@ RSpec.describe 'rendered deployments pass -check-config' do
                                    'app_ssh_ca', 'app_ssh_bbs_client')
     end
 
-    it "renders the ssh-proxy group's properties into a config ssh-proxy accepts" do
-      proxy = job(standalone, 'ssh-proxy', 'ssh_proxy')
-      JobHelpers.render_job_to(@dir, 'ssh_proxy', proxy['properties'])
+    # The sshd link as the director would resolve it from the sshd instance group.
+    def sshd_link(manifest)
+      props = job(manifest, 'sshd', 'sshd')['properties']
+      spec = JobHelpers.release.job('sshd').spec
+      listen = props.dig('sshd', 'listen_addr') || spec['properties']['sshd.listen_addr']['default']
+      Bosh::Template::Test::Link.new(
+        name: 'sshd', type: 'sshd',
+        properties: { 'sshd' => { 'listen_addr' => listen, 'host_key_fingerprint' => props.dig('sshd', 'host_key_fingerprint') } },
+        instances: [Bosh::Template::Test::LinkInstance.new(name: 'sshd', index: 0, address: 'sshd-0.sshd.default.app-ssh.bosh')]
+      )
+    end
+
+    it "renders the ssh-proxy group's properties and the sshd link into a config ssh-proxy accepts" do
+      m = standalone
+      proxy = job(m, 'ssh-proxy', 'ssh_proxy')
+      JobHelpers.render_job_to(@dir, 'ssh_proxy', proxy['properties'], consumes: [sshd_link(m)])
       config_path = File.join(@dir, 'config/ssh_proxy.yml')
-      expect(YAML.safe_load(File.read(config_path))).to include('enable_diego_auth' => true, 'enable_cf_auth' => false)
+      config = YAML.safe_load(File.read(config_path))
+      expect(config).to include('enable_diego_auth' => true, 'enable_cf_auth' => false)
+      expect(config['static_targets'].map { |t| [t['name'], t['instances']] }).to eq([['sshd', ['sshd-0.sshd.default.app-ssh.bosh:2222']]])
       expect_valid('ssh-proxy', config_path)
     end
 

@@ -89,10 +89,11 @@ RSpec.describe 'jobs/ssh_proxy' do
       )
     end
 
-    it 'consumes bbs, uaa and cloud_controller_https_endpoint optionally, and provides ssh_proxy' do
+    it 'consumes bbs, uaa, cloud_controller_https_endpoint and sshd optionally, and provides ssh_proxy' do
       consumes = job.spec['consumes'].to_h { |c| [c['name'], [c['type'], c['optional']]] }
       expect(consumes).to eq('bbs' => ['bbs', true], 'uaa' => ['uaa', true],
-                             'cloud_controller_https_endpoint' => ['cloud_controller_https_endpoint', true])
+                             'cloud_controller_https_endpoint' => ['cloud_controller_https_endpoint', true],
+                             'sshd' => ['sshd', true])
       provides = job.spec['provides'].first
       expect(provides.values_at('name', 'type')).to eq(%w[ssh_proxy ssh_proxy])
       expect(provides['properties']).to eq(%w[diego.ssh_proxy.listen_addr diego.ssh_proxy.host_key_fingerprint])
@@ -396,6 +397,33 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'copies diego.ssh_proxy.static_targets as-is' do
       targets = [{ 'name' => 'vm', 'address' => '10.0.0.9:2222' }]
       expect(config(with(proxy('static_targets' => targets)))['static_targets']).to eq(targets)
+    end
+
+    def sshd_link
+      instances = [T::LinkInstance.new(name: 'sshd', index: 1, id: 'sshd-1', address: 'sshd-1.sshd.app-ssh.bosh'),
+                   T::LinkInstance.new(name: 'sshd', index: 0, id: 'sshd-0', address: 'sshd-0.sshd.app-ssh.bosh')]
+      T::Link.new(name: 'sshd', type: 'sshd', instances: instances,
+                  properties: { 'sshd' => { 'listen_addr' => '0.0.0.0:2022', 'host_key_fingerprint' => 'aa:bb' } })
+    end
+
+    it 'adds the sshd link as one more target, instances in index order, when the login key is set' do
+      props = with(proxy('static_targets' => [{ 'name' => 'vm' }],
+                         'sshd_target' => { 'private_key' => 'LOGIN-PEM', 'authorized_keys' => ['ssh-ed25519 AAAA u'] }))
+      expect(config(props, consumes: [sshd_link])['static_targets']).to eq(
+        [{ 'name' => 'vm' },
+         { 'name' => 'sshd', 'instances' => ['sshd-0.sshd.app-ssh.bosh:2022', 'sshd-1.sshd.app-ssh.bosh:2022'],
+           'host_fingerprint' => 'aa:bb', 'private_key' => 'LOGIN-PEM', 'authorized_keys' => ['ssh-ed25519 AAAA u'] }]
+      )
+    end
+
+    it 'names the link target by sshd_target.name' do
+      props = with(proxy('sshd_target' => { 'name' => 'app', 'private_key' => 'K' }))
+      expect(config(props, consumes: [sshd_link])['static_targets'].map { |t| t['name'] }).to eq(['app'])
+    end
+
+    it 'ignores the sshd link without a login key, and the login key without the link' do
+      expect(config(base, consumes: [sshd_link])['static_targets']).to eq([])
+      expect(config(with(proxy('sshd_target' => { 'private_key' => 'K' })))['static_targets']).to eq([])
     end
   end
 end
