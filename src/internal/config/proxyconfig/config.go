@@ -86,6 +86,8 @@ type Config struct {
 	BackendsTLS              BackendsTLS   `yaml:"backends_tls"`
 	// StaticTargets are fixed sshd instances reachable as "<name>/<index>" (static_targets.go).
 	StaticTargets []StaticTarget `yaml:"static_targets"`
+	// Hardening: pre-auth limits, keepalive, PROXY protocol, drain, metrics, audit (hardening.go).
+	Hardening `yaml:",inline"`
 }
 
 // Default is the job spec's defaults.
@@ -97,6 +99,7 @@ func Default() Config {
 		HandshakeTimeout:     30 * time.Second,
 		EnableCFAuth:         true,
 		UAA:                  UAA{ClientID: "ssh-proxy"},
+		Hardening:            DefaultHardening(),
 	}
 }
 
@@ -263,6 +266,7 @@ func (c *Config) Validate() []error {
 	} else if c.BackendsTLS.AllowPlaintextFallback {
 		add("backends_tls.allow_plaintext_fallback", "only meaningful when backends_tls.enabled is true")
 	}
+	c.Hardening.validate(add)
 	errs = append(errs, ValidateStaticTargets(c.StaticTargets, c.EnableDiegoAuth)...)
 	return errs
 }
