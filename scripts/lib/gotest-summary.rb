@@ -1,8 +1,13 @@
 # Reads `go test -json` on stdin; prints one line per package (ok/FAIL), the output of every failed
 # test, and at the end "GOTEST <passed> <failed> <skipped>" for scripts/test to add up.
+# A ginkgo suite runs as one Go test; its specs are counted instead, from the summary ginkgo
+# prints ("N Passed | N Failed | N Pending | N Skipped").
 require "json"
 
+GINKGO_SUMMARY = /(\d+) Passed \| (\d+) Failed \| (\d+) Pending \| (\d+) Skipped/
+
 output = Hash.new { |h, k| h[k] = +"" }
+ginkgo = {}
 passed = failed = skipped = 0
 failed_tests = []
 STDIN.each_line do |line|
@@ -15,14 +20,26 @@ STDIN.each_line do |line|
   key = [ev["Package"], ev["Test"]]
   case ev["Action"]
   when "output"
-    output[key] << ev["Output"].to_s
+    text = ev["Output"].to_s.gsub(/\e\[[0-9;]*m/, "")
+    output[key] << text
+    if ev["Test"] && (m = GINKGO_SUMMARY.match(text))
+      ginkgo[key] = m.captures.map(&:to_i)
+    end
   when "pass", "fail", "skip"
     if ev["Test"]
-      case ev["Action"]
-      when "pass" then passed += 1
-      when "skip" then skipped += 1
-      else failed += 1; failed_tests << key
+      if (specs = ginkgo[key])
+        passed += specs[0]
+        failed += specs[1]
+        skipped += specs[2] + specs[3]
+        failed += 1 if ev["Action"] == "fail" && specs[1].zero? # the suite failed outside its specs
+      else
+        case ev["Action"]
+        when "pass" then passed += 1
+        when "skip" then skipped += 1
+        else failed += 1
+        end
       end
+      failed_tests << key if ev["Action"] == "fail"
       output.delete(key) unless ev["Action"] == "fail"
     else
       status = { "pass" => "ok  ", "fail" => "FAIL", "skip" => "skip" }[ev["Action"]]
