@@ -26,6 +26,8 @@ type fakeSSHD struct {
 	mu       sync.Mutex
 	conns    []net.Conn
 	users    []string
+	// release, when set, is what a "held-global" request waits for before its reply.
+	release chan struct{}
 }
 
 func newKey() (ssh.Signer, string) {
@@ -43,7 +45,7 @@ func startFakeSSHD() *fakeSSHD {
 	client, clientPEM := newKey()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
-	f := &fakeSSHD{ln: ln, hostKey: host, clientPK: clientPEM}
+	f := &fakeSSHD{ln: ln, hostKey: host, clientPK: clientPEM, release: make(chan struct{})}
 	authorized := client.PublicKey().Marshal()
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -96,6 +98,13 @@ func (f *fakeSSHD) serve(c net.Conn, cfg *ssh.ServerConfig) {
 			switch req.Type {
 			case "echo-global":
 				_ = req.Reply(true, append([]byte("echo:"), req.Payload...))
+			case "held-global":
+				// Answered on its own goroutine once released. A relay that sent the next
+				// global request before this reply would get the replies paired wrongly.
+				f.wg.Go(func() {
+					<-f.release
+					_ = req.Reply(true, []byte("held"))
+				})
 			case "announce-keys":
 				// A backend announcing its own host keys, as OpenSSH's sshd does.
 				_, _, _ = sc.SendRequest("hostkeys-00@openssh.com", false, []byte("backend-keys"))

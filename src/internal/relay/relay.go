@@ -29,6 +29,10 @@ func Relay(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewChann
 }
 
 // RelayWith is Relay with options.
+//
+// Goroutines are what an idle relayed session costs, so each side's global requests and new
+// channels share one goroutine (the caller's, for the client side): a side's request and channel
+// streams both close when its connection ends, and that is when the other side is closed.
 func RelayWith(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewChannel, clientReqs <-chan *ssh.Request, backend *Backend, opts Options) {
 	stop := context.AfterFunc(ctx, func() {
 		client.Close()
@@ -38,18 +42,63 @@ func RelayWith(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewC
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		_ = client.Wait()
-		backend.Conn.Close()
-	})
-	wg.Go(func() {
-		_ = backend.Conn.Wait()
+		forwardSide(&wg, client, backend.Chans, backend.Reqs, refuseHostKeyProtocol)
 		client.Close()
 	})
-	wg.Go(func() { forwardGlobal(backend.Conn, clientReqs, opts.HandleClientRequest) })
-	wg.Go(func() { forwardGlobal(client, backend.Reqs, refuseHostKeyProtocol) })
-	wg.Go(func() { forwardChannels(&wg, backend.Conn, clientChans) })
-	wg.Go(func() { forwardChannels(&wg, client, backend.Chans) })
+	forwardSide(&wg, backend.Conn, clientChans, clientReqs, opts.HandleClientRequest)
+	backend.Conn.Close()
 	wg.Wait()
+}
+
+// maxPendingGlobal bounds a side's global requests waiting for the other side's reply; at the
+// bound the side's stream is not read until one is answered (backpressure, as with one reader).
+const maxPendingGlobal = 16
+
+// forwardSide relays one side's new channels and global requests to dst until the side's
+// connection ends (x/crypto/ssh closes its channel stream, then its request stream, when the
+// connection's read loop ends; nothing is delivered after that). A channel gets a twin on dst
+// in a goroutine of its own (tracked by wg). Global requests are relayed in arrival order, each
+// answered with dst's reply unless intercept (when set) handled it; a request waiting for its
+// reply runs in a short-lived goroutine so that it never holds up new channels.
+func forwardSide(wg *sync.WaitGroup, dst ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, intercept func(*ssh.Request) bool) {
+	pending := make(chan struct{}, maxPendingGlobal)
+	var prev chan struct{} // closed when the previous global request has been answered
+	for {
+		select {
+		case nc, ok := <-chans:
+			if !ok {
+				return
+			}
+			wg.Go(func() { openTwin(wg, dst, nc) })
+		case req, ok := <-reqs:
+			if !ok {
+				return
+			}
+			// At the bound, wait for a reply, still taking new channels and noticing the end.
+		acquire:
+			for {
+				select {
+				case pending <- struct{}{}:
+					break acquire
+				case nc, ok := <-chans:
+					if !ok {
+						return
+					}
+					wg.Go(func() { openTwin(wg, dst, nc) })
+				}
+			}
+			after, done := prev, make(chan struct{})
+			prev = done
+			wg.Go(func() {
+				defer func() { <-pending }()
+				defer close(done)
+				if after != nil {
+					<-after
+				}
+				forwardGlobal(dst, req, intercept)
+			})
+		}
+	}
 }
 
 // refuseHostKeyProtocol answers the backend's host-key update requests itself (refused).
@@ -61,27 +110,17 @@ func refuseHostKeyProtocol(req *ssh.Request) bool {
 	return false
 }
 
-// forwardGlobal sends each global request to dst and answers it with dst's reply, in order,
-// unless intercept (when set) handled it.
-func forwardGlobal(dst ssh.Conn, reqs <-chan *ssh.Request, intercept func(*ssh.Request) bool) {
-	for req := range reqs {
-		if intercept != nil && intercept(req) {
-			continue
-		}
-		ok, payload, err := dst.SendRequest(req.Type, req.WantReply, req.Payload)
-		if err != nil {
-			ok, payload = false, nil
-		}
-		_ = req.Reply(ok, payload)
+// forwardGlobal sends the global request to dst and answers it with dst's reply, unless
+// intercept (when set) handled it.
+func forwardGlobal(dst ssh.Conn, req *ssh.Request, intercept func(*ssh.Request) bool) {
+	if intercept != nil && intercept(req) {
+		return
 	}
-}
-
-// forwardChannels opens a twin on dst for every channel the other side opens. Each pair runs
-// in its own goroutines, tracked by wg.
-func forwardChannels(wg *sync.WaitGroup, dst ssh.Conn, chans <-chan ssh.NewChannel) {
-	for nc := range chans {
-		wg.Go(func() { openTwin(wg, dst, nc) })
+	ok, payload, err := dst.SendRequest(req.Type, req.WantReply, req.Payload)
+	if err != nil {
+		ok, payload = false, nil
 	}
+	_ = req.Reply(ok, payload)
 }
 
 func openTwin(wg *sync.WaitGroup, dst ssh.Conn, nc ssh.NewChannel) {

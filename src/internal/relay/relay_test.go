@@ -173,6 +173,43 @@ var _ = Describe("Relay", func() {
 		Expect(ok).To(BeFalse())
 	})
 
+	It("keeps global replies in order while new channels go through", func() {
+		type reply struct {
+			ok      bool
+			payload string
+			err     error
+		}
+		send := func(name, payload string) chan reply {
+			ch := make(chan reply, 1)
+			go func() {
+				ok, p, err := client.SendRequest(name, true, []byte(payload))
+				ch <- reply{ok, string(p), err}
+			}()
+			return ch
+		}
+		released := false
+		release := func() {
+			if !released {
+				released = true
+				close(sshd.release)
+			}
+		}
+		DeferCleanup(release)
+		held := send("held-global", "")
+		// The backend has not answered the first request: a session still opens and runs.
+		out, _, err := run("echo while held", nil)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(Equal("while held\n"))
+		echo := send("echo-global", "second")
+		Consistently(held, 200*time.Millisecond).ShouldNot(Receive())
+		release()
+		var r reply
+		Eventually(held, 5*time.Second).Should(Receive(&r))
+		Expect(r).To(Equal(reply{true, "held", nil}))
+		Eventually(echo, 5*time.Second).Should(Receive(&r))
+		Expect(r).To(Equal(reply{true, "echo:second", nil}))
+	})
+
 	It("never passes the backend's host-key announcements to the client", func() {
 		nc, err := net.Dial("tcp", proxy.ln.Addr().String())
 		Expect(err).NotTo(HaveOccurred())
