@@ -132,11 +132,17 @@ func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error
 		authn.Static, gate.Keys, gate.Static = keys, keys, resolver
 	}
 
-	srv, err := server.New(server.Config{
+	scfg := server.Config{
 		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys, NextHostKeys: next,
 		Algorithms: cfg.SSHConfig(), HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleConnectionTimeout, Logger: logger,
-	}, gate)
+	}
+	closeHardening, err := hardening(cfg, &scfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeHardening()
+	srv, err := server.New(scfg, gate)
 	if err != nil {
 		return err
 	}

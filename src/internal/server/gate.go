@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/relay"
 	"github.com/app-ssh/app-ssh/internal/target"
 )
@@ -52,6 +53,8 @@ type ProxyGate struct {
 	// DialTimeout bounds the backend connect (default 10s).
 	DialTimeout time.Duration
 	Logger      *slog.Logger
+	// Metrics, when set, observes each backend connect (server.New fills it from Config).
+	Metrics *metrics.Metrics
 }
 
 // Admit implements Gate.
@@ -117,7 +120,9 @@ func (g *ProxyGate) connect(ctx context.Context, perms *ssh.Permissions) (*ssh.P
 	}
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	started := time.Now()
 	b, err := relay.Connect(dctx, tgt, g.Logger)
+	g.Metrics.Dial(time.Since(started), err)
 	if err != nil {
 		return nil, nil, err
 	}

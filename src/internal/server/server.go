@@ -1,24 +1,33 @@
 // Package server runs an SSH listener whose connections are admitted by a Gate (which
-// authenticates and connects the backend) and then relayed. It owns the handshake deadline,
-// the idle timeout, the health endpoint and graceful stop. It is deliberately small so that
-// pre-auth limits, PROXY protocol, drain and metrics can be added around handle() later.
+// authenticates and connects the backend) and then relayed. Around each connection it enforces
+// the pre-authentication defences (total connection cap, MaxStartups random early drop,
+// per-source penalties, the login grace time, a pre-auth idle timeout, max auth tries), reads
+// PROXY protocol headers from allow-listed load balancers, keeps sessions alive (keepalive,
+// session idle timeout), drains on stop, and feeds metrics and the audit log.
 package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/audit"
 	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/hostkeys"
+	"github.com/app-ssh/app-ssh/internal/limits"
+	"github.com/app-ssh/app-ssh/internal/metrics"
+	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/relay"
 )
 
@@ -37,11 +46,18 @@ type KeyGate interface {
 	AdmitKey(ctx context.Context, meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, *relay.Backend, error)
 }
 
-// Config configures a Server.
+// DrainMessage is written to the stderr of every open session when the drain timeout ends it.
+const DrainMessage = "\r\nssh-proxy: this proxy is shutting down and is closing the connection; reconnect to continue.\r\n"
+
+// IdleMessage is written to the stderr of every open session closed by the idle timeout.
+const IdleMessage = "\r\nssh-proxy: closing the connection after the idle timeout.\r\n"
+
+// Config configures a Server. Zero values turn the optional defences off.
 type Config struct {
 	// Address is the SSH listen address.
 	Address string
-	// HealthAddress, when not empty, serves HTTP GET / → 200 while the SSH listener is up.
+	// HealthAddress, when not empty, serves HTTP GET / → 200 while the SSH listener is up
+	// (503 while draining).
 	HealthAddress string
 	// HostKeys are presented to clients (at least one).
 	HostKeys []ssh.Signer
@@ -50,10 +66,36 @@ type Config struct {
 	NextHostKeys []ssh.Signer
 	// Algorithms restricts ciphers, MACs and key exchanges (empty lists = library defaults).
 	Algorithms ssh.Config
-	// HandshakeTimeout bounds the SSH handshake including authentication (default 30s).
+	// HandshakeTimeout is the login grace time: the SSH handshake including authentication
+	// must finish within it (default 30s). It is a connection deadline, no signal involved.
 	HandshakeTimeout time.Duration
-	// IdleTimeout closes a connection with no traffic for this long (0 = never).
+	// PreauthIdleTimeout closes an unauthenticated connection silent for this long (time the
+	// proxy spends on UAA, CC, the BBS and the backend does not count). 0 = off.
+	PreauthIdleTimeout time.Duration
+	// IdleTimeout closes a session with no channel data or requests for this long (keepalive
+	// messages do not count). 0 = never.
 	IdleTimeout time.Duration
+	// MaxAuthTries is the failed authentication attempts allowed per connection (default 6).
+	MaxAuthTries int
+	// MaxConnections caps open client connections. 0 = no cap.
+	MaxConnections int
+	// Startups is MaxStartups for unauthenticated connections (nil = no limit).
+	Startups *limits.Startups
+	// Penalties refuses penalised sources (nil = off).
+	Penalties *limits.Penalties
+	// KeepaliveInterval sends keepalive@openssh.com this often; after KeepaliveCountMax
+	// unanswered ones the connection is closed. 0 = off.
+	KeepaliveInterval time.Duration
+	KeepaliveCountMax int
+	// ProxyProtocol, when set, reads PROXY v1/v2 headers from its allow-listed peers (and
+	// refuses headers from everyone else).
+	ProxyProtocol *proxyproto.Policy
+	// DrainTimeout is how long sessions may continue once Serve's context ends; then they
+	// are closed with DrainMessage. 0 = close at once.
+	DrainTimeout time.Duration
+	// Metrics and Audit are optional.
+	Metrics *metrics.Metrics
+	Audit   *audit.Log
 	// ServerVersion is the SSH identification string (default "SSH-2.0-app-ssh-proxy").
 	ServerVersion string
 	Logger        *slog.Logger
@@ -68,7 +110,12 @@ type Server struct {
 	ln       net.Listener
 	healthLn net.Listener
 	serving  atomic.Bool
+	draining atomic.Bool
 	started  atomic.Bool
+	open     atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[*tracked]struct{}
 }
 
 // New listens on cfg.Address (and cfg.HealthAddress) right away, so Addr is known before Serve.
@@ -82,15 +129,22 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = "SSH-2.0-app-ssh-proxy"
 	}
+	if cfg.KeepaliveCountMax <= 0 {
+		cfg.KeepaliveCountMax = 3
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if g, ok := gate.(*ProxyGate); ok && g.Metrics == nil {
+		g.Metrics = cfg.Metrics
 	}
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("address: %w", err)
 	}
-	s := &Server{cfg: cfg, gate: gate, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys)}
+	s := &Server{cfg: cfg, gate: gate, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys),
+		sessions: map[*tracked]struct{}{}}
 	if cfg.HealthAddress != "" {
 		s.healthLn, err = net.Listen("tcp", cfg.HealthAddress)
 		if err != nil {
@@ -112,27 +166,40 @@ func (s *Server) HealthAddr() net.Addr {
 	return s.healthLn.Addr()
 }
 
-// Serve accepts connections until ctx is cancelled; then it stops listening, closes every open
-// connection and returns once every goroutine it started has ended. It may be called once.
+// Sessions is the number of sessions being relayed now.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Serve accepts connections until ctx is cancelled. Then it drains: it stops listening (the
+// health endpoint answers 503), refuses handshakes in progress, lets sessions continue for up
+// to DrainTimeout, then closes the rest with DrainMessage. It returns once every goroutine it
+// started has ended. It may be called once.
 func (s *Server) Serve(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("server: Serve called twice")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	acceptCtx, cancelAccept := context.WithCancel(ctx)
+	defer cancelAccept()
+	// Sessions outlive the accept context by up to the drain timeout.
+	sessCtx, cancelSessions := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSessions()
 
+	var wg sync.WaitGroup
 	if s.healthLn != nil {
 		hs := &http.Server{Handler: http.HandlerFunc(s.health), ReadHeaderTimeout: 5 * time.Second}
-		wg.Go(func() { _ = hs.Serve(s.healthLn) })
+		var hwg sync.WaitGroup
+		hwg.Go(func() { _ = hs.Serve(s.healthLn) })
 		defer func() {
 			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer scancel()
 			_ = hs.Shutdown(sctx)
+			hwg.Wait()
 		}()
 	}
-	stop := context.AfterFunc(ctx, func() {
+	stop := context.AfterFunc(acceptCtx, func() {
 		s.serving.Store(false)
 		s.ln.Close()
 	})
@@ -144,25 +211,73 @@ func (s *Server) Serve(ctx context.Context) error {
 	for {
 		c, aerr := s.ln.Accept()
 		if aerr != nil {
-			if ctx.Err() == nil {
+			if acceptCtx.Err() == nil {
 				var ne net.Error
 				if errors.As(aerr, &ne) && ne.Timeout() {
 					continue
 				}
 				err = aerr
-				cancel()
+				cancelAccept()
 			}
 			break
 		}
-		wg.Go(func() { s.handle(ctx, c) })
+		wg.Go(func() { s.handle(acceptCtx, sessCtx, c) })
 	}
 	s.serving.Store(false)
 	s.ln.Close()
-	s.logger.Info("ssh-proxy.stopping")
+	s.drain(&wg, cancelSessions)
 	return err
 }
 
+// drain waits for the sessions (and handshakes) in wg to end, at most DrainTimeout; then it
+// tells the remaining sessions why and closes them.
+func (s *Server) drain(wg *sync.WaitGroup, cancelSessions context.CancelFunc) {
+	s.draining.Store(true)
+	s.cfg.Metrics.SetDraining(true)
+	s.logger.Info("ssh-proxy.draining", "sessions", s.Sessions(), "drain_timeout_seconds", s.cfg.DrainTimeout.Seconds())
+	done := make(chan struct{})
+	var waiter sync.WaitGroup
+	waiter.Go(func() { wg.Wait(); close(done) })
+	defer waiter.Wait()
+
+	timer := time.NewTimer(s.cfg.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		s.logger.Info("ssh-proxy.drained")
+		return
+	case <-timer.C:
+	}
+	s.mu.Lock()
+	left := make([]*tracked, 0, len(s.sessions))
+	for t := range s.sessions {
+		left = append(left, t)
+	}
+	s.mu.Unlock()
+	s.logger.Info("ssh-proxy.drain-timeout", "sessions_closed", len(left))
+	// Tell every remaining session, in parallel, for at most two seconds; closing the
+	// connections then unblocks any notice stuck on a full window.
+	var notes sync.WaitGroup
+	for _, t := range left {
+		notes.Go(func() { t.notify(DrainMessage) })
+	}
+	noted := make(chan struct{})
+	var nwait sync.WaitGroup
+	nwait.Go(func() { notes.Wait(); close(noted) })
+	select {
+	case <-noted:
+	case <-time.After(2 * time.Second):
+	}
+	cancelSessions()
+	nwait.Wait()
+	<-done
+}
+
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		http.Error(w, fmt.Sprintf("draining: %d sessions\n", s.Sessions()), http.StatusServiceUnavailable)
+		return
+	}
 	if !s.serving.Load() {
 		http.Error(w, "not serving\n", http.StatusServiceUnavailable)
 		return
@@ -171,19 +286,57 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-func (s *Server) serverConfig(ctx context.Context, remote string, admitted **relay.Backend) *ssh.ServerConfig {
+// connState is what the auth callbacks learn about one connection.
+type connState struct {
+	remote   string
+	backend  *relay.Backend
+	attempts atomic.Int32 // attempts that reached the gate
+	failures atomic.Int32
+	// credentialFailure: a failure that says the client's credentials were wrong (penalised),
+	// as opposed to a platform problem (UAA/CC/BBS/backend unavailable).
+	credentialFailure atomic.Bool
+}
+
+func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, err error) error {
+	reason := auth.ReasonOf(err)
+	st.failures.Add(1)
+	if penalisable(reason) {
+		st.credentialFailure.Store(true)
+	}
+	s.cfg.Metrics.Auth(method, false)
+	s.logger.Info("ssh-proxy.authentication-refused",
+		"ssh_user", meta.User(), "remote_addr", st.remote, "method", method, "reason", reason, "error", err.Error())
+	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
+}
+
+// penalisable reports whether a refusal reason blames the client's credentials or request
+// (penalised per source) rather than the platform (never penalised: an outage must not lock
+// users out).
+func penalisable(reason string) bool {
+	switch reason {
+	case auth.ReasonUAAUnavailable, auth.ReasonCCUnavailable, auth.ReasonBBSUnavailable, auth.ReasonNotRunning,
+		auth.ReasonNoSSHRoute, auth.ReasonBackendDown, auth.ReasonHostKeyMismatch, auth.ReasonBackendTLS,
+		auth.ReasonBackendAuth:
+		return false
+	}
+	return true
+}
+
+func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) *ssh.ServerConfig {
 	cfg := &ssh.ServerConfig{
 		Config:        s.cfg.Algorithms,
 		ServerVersion: s.cfg.ServerVersion,
+		MaxAuthTries:  s.cfg.MaxAuthTries,
 		PasswordCallback: func(meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
+			st.attempts.Add(1)
+			ic.pause()
+			defer ic.resume()
 			perms, backend, err := s.gate.Admit(ctx, meta, password)
 			if err != nil {
-				reason := auth.ReasonOf(err)
-				s.logger.Info("ssh-proxy.authentication-refused",
-					"ssh_user", meta.User(), "remote_addr", remote, "reason", reason, "error", err.Error())
-				return nil, &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
+				return nil, s.refused(st, meta, metrics.MethodPassword, err)
 			}
-			*admitted = backend
+			s.cfg.Metrics.Auth(metrics.MethodPassword, true)
+			st.backend = backend
 			return perms, nil
 		},
 	}
@@ -192,14 +345,15 @@ func (s *Server) serverConfig(ctx context.Context, remote string, admitted **rel
 			return kg.OfferKey(meta, key)
 		}
 		cfg.VerifiedPublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
+			st.attempts.Add(1)
+			ic.pause()
+			defer ic.resume()
 			perms, backend, err := kg.AdmitKey(ctx, meta, key)
 			if err != nil {
-				reason := auth.ReasonOf(err)
-				s.logger.Info("ssh-proxy.authentication-refused",
-					"user", meta.User(), "remote_addr", remote, "method", "publickey", "reason", reason, "error", err.Error())
-				return nil, &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
+				return nil, s.refused(st, meta, metrics.MethodPublicKey, err)
 			}
-			*admitted = backend
+			s.cfg.Metrics.Auth(metrics.MethodPublicKey, true)
+			st.backend = backend
 			return perms, nil
 		}
 	}
@@ -209,67 +363,296 @@ func (s *Server) serverConfig(ctx context.Context, remote string, admitted **rel
 	return cfg
 }
 
-func (s *Server) handle(ctx context.Context, nc net.Conn) {
-	defer nc.Close()
-	remote := nc.RemoteAddr().String()
-	conn := &idleConn{Conn: nc, timeout: s.cfg.IdleTimeout}
-	_ = nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+// refuse closes a connection before the SSH handshake, counting and logging why.
+func (s *Server) refuse(reason, remote string, attrs ...any) {
+	s.cfg.Metrics.Refused(reason)
+	s.logger.Info("ssh-proxy.connection-refused", append([]any{"reason", reason, "remote_addr", remote}, attrs...)...)
+}
 
-	hctx, hcancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
-	stopH := context.AfterFunc(hctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	var backend *relay.Backend
-	sc, chans, reqs, err := ssh.NewServerConn(conn, s.serverConfig(hctx, remote, &backend))
+func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
+	defer nc.Close()
+	s.cfg.Metrics.ConnOpened()
+	defer s.cfg.Metrics.ConnClosed()
+	if n := s.open.Add(1); s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
+		s.open.Add(-1)
+		s.refuse(metrics.RefusedMaxConnections, nc.RemoteAddr().String())
+		return
+	}
+	defer s.open.Add(-1)
+
+	grace := time.Now().Add(s.cfg.HandshakeTimeout)
+	_ = nc.SetDeadline(grace)
+	startup := s.cfg.Startups != nil
+	if startup && !s.cfg.Startups.Acquire() {
+		s.refuse(metrics.RefusedMaxStartups, nc.RemoteAddr().String())
+		return
+	}
+	releaseStartup := func() {
+		if startup {
+			startup = false
+			s.cfg.Startups.Release()
+		}
+	}
+	defer releaseStartup()
+
+	var conn net.Conn = nc
+	if s.cfg.ProxyProtocol != nil {
+		pc, err := s.cfg.ProxyProtocol.Wrap(nc)
+		if err != nil {
+			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", err.Error())
+			return
+		}
+		conn = pc
+	}
+	remote := conn.RemoteAddr().String()
+	source := proxyproto.AddrOf(conn.RemoteAddr())
+	if s.cfg.Penalties != nil && s.cfg.Penalties.Refused(source) {
+		s.refuse(metrics.RefusedPenalty, remote)
+		return
+	}
+
+	ic := &idleConn{Conn: conn, grace: grace, preauth: s.cfg.PreauthIdleTimeout}
+	ic.resume()
+	hctx, hcancel := context.WithDeadline(ctx, grace)
+	stopH := context.AfterFunc(hctx, ic.interrupt)
+	st := &connState{remote: remote}
+	sc, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(hctx, st, ic))
 	handshakeInterrupted := !stopH()
+	graceExpired := errors.Is(hctx.Err(), context.DeadlineExceeded) || !time.Now().Before(grace)
 	hcancel()
 	if err == nil && handshakeInterrupted {
 		sc.Close()
 		err = errors.New("handshake timed out or server stopping")
 	}
 	if err != nil {
-		if backend != nil {
-			backend.Close()
+		if st.backend != nil {
+			st.backend.Close()
 		}
-		s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", remote, "error", err.Error())
+		s.handshakeFailed(st, source, graceExpired, ctx.Err() != nil, err)
 		return
 	}
-	_ = nc.SetDeadline(time.Time{})
-	conn.activate()
+	releaseStartup()
+	ic.established()
+	backend := st.backend
 
 	t, _ := auth.TargetOf(sc.Permissions)
+	instance := sc.Permissions.Extensions[ExtInstanceGUID]
 	attrs := []any{
 		"user", t.User, "ssh_user", sc.User(), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
-		"index", t.Index, "instance_guid", sc.Permissions.Extensions[ExtInstanceGUID],
-		"remote_addr", remote, "backend_tls", backend.TLS,
+		"index", t.Index, "instance_guid", instance, "remote_addr", remote, "backend_tls", backend.TLS,
 	}
+	sessionID := newSessionID()
+	attrs = append(attrs, "session_id", sessionID)
 	s.logger.Info("ssh-proxy.session-started", attrs...)
+	as := s.cfg.Audit.Start(audit.Identity{User: t.User, SSHUser: sc.User(), Scheme: string(t.Scheme), AppGUID: t.AppGUID,
+		Index: t.Index, ProcessGUID: t.ProcessGUID, InstanceGUID: instance, ClientAddr: remote}, sessionID)
 	start := time.Now()
+	tr := newTracked(sc, s.cfg.Metrics, as)
+	s.cfg.Metrics.SessionStarted()
+	s.mu.Lock()
+	s.sessions[tr] = struct{}{}
+	s.mu.Unlock()
+
 	if err := s.announce.Announce(sc); err != nil {
 		s.logger.Debug("ssh-proxy.hostkeys-announce-failed", "remote_addr", remote, "error", err.Error())
 	}
-	relay.RelayWith(ctx, sc, chans, reqs, backend, relay.Options{
+	rctx, rcancel := context.WithCancel(sessCtx)
+	var endReason atomic.Value
+	endReason.Store("connection closed")
+	var lwg sync.WaitGroup
+	lwg.Go(func() {
+		if r := s.liveness(rctx, tr); r != "" {
+			endReason.Store(r)
+		}
+	})
+	relay.RelayWith(rctx, tr.clientConn(), tr.channels(chans), reqs, backend, relay.Options{
 		HandleClientRequest: func(req *ssh.Request) bool { return s.announce.HandleRequest(sc, req) },
 	})
-	s.logger.Info("ssh-proxy.session-ended", append(attrs, "duration_seconds", time.Since(start).Seconds())...)
+	if sessCtx.Err() != nil {
+		endReason.Store("drain timeout")
+	}
+	rcancel()
+	lwg.Wait()
+	tr.wg.Wait()
+
+	s.mu.Lock()
+	delete(s.sessions, tr)
+	s.mu.Unlock()
+	s.cfg.Metrics.SessionEnded()
+	reason := endReason.Load().(string)
+	as.End(sessionID, reason)
+	s.logger.Info("ssh-proxy.session-ended", append(attrs, "duration_seconds", time.Since(start).Seconds(),
+		"bytes_to_backend", tr.toBackend.Load(), "bytes_to_client", tr.toClient.Load(), "end_reason", reason)...)
 }
 
-// idleConn pushes the connection deadline forward on every read and write once activated.
+// handshakeFailed classifies a failed handshake for metrics, penalties and the log.
+func (s *Server) handshakeFailed(st *connState, source netip.Addr, graceExpired, stopping bool, err error) {
+	var reason string
+	var ev limits.Event
+	penalise := !stopping
+	switch {
+	case stopping:
+		reason = metrics.RefusedDraining
+	case graceExpired:
+		reason, ev = metrics.RefusedGraceTime, limits.GraceExceeded
+	case st.failures.Load() > 0:
+		reason, ev = metrics.RefusedAuth, limits.AuthFail
+		if s.cfg.MaxAuthTries > 0 && int(st.failures.Load()) >= s.cfg.MaxAuthTries {
+			reason = metrics.RefusedMaxAuthTries
+		}
+		penalise = st.credentialFailure.Load()
+	case st.attempts.Load() == 0:
+		reason, ev = "", limits.NoAuth
+	default:
+		reason, penalise = "", false
+	}
+	if reason != "" {
+		s.cfg.Metrics.Refused(reason)
+	}
+	if penalise && s.cfg.Penalties != nil {
+		s.cfg.Penalties.Penalise(source, ev)
+	}
+	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", err.Error())
+}
+
+// liveness runs the keepalive and the session idle timeout for one session until ctx ends.
+// It returns why it closed the connection ("" if it did not).
+func (s *Server) liveness(ctx context.Context, tr *tracked) string {
+	var keepalive <-chan time.Time
+	if s.cfg.KeepaliveInterval > 0 {
+		t := time.NewTicker(s.cfg.KeepaliveInterval)
+		defer t.Stop()
+		keepalive = t.C
+	}
+	var idle <-chan time.Time
+	var idleTimer *time.Timer
+	if s.cfg.IdleTimeout > 0 {
+		idleTimer = time.NewTimer(s.cfg.IdleTimeout)
+		defer idleTimer.Stop()
+		idle = idleTimer.C
+	}
+	var outstanding atomic.Int32
+	var probes sync.WaitGroup
+	defer probes.Wait() // each probe ends with a reply or when the connection closes
+	for {
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-idle:
+			if left := s.cfg.IdleTimeout - tr.idleFor(); left > 0 {
+				idleTimer.Reset(left)
+				continue
+			}
+			tr.notifyBriefly(IdleMessage)
+			tr.conn.Close()
+			return "idle timeout"
+		case <-keepalive:
+			if int(outstanding.Load()) >= s.cfg.KeepaliveCountMax {
+				tr.conn.Close()
+				return "keepalive unanswered"
+			}
+			outstanding.Add(1)
+			probes.Go(func() {
+				if _, _, err := tr.conn.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+					outstanding.Store(0)
+				}
+			})
+		}
+	}
+}
+
+// notifyBriefly is notify bounded to one second (a client not reading cannot hold it up; the
+// caller closes the connection next, which ends a write still blocked).
+func (t *tracked) notifyBriefly(msg string) {
+	done := make(chan struct{})
+	var w sync.WaitGroup
+	w.Go(func() { t.notify(msg); close(done) })
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.conn.Close()
+	}
+	w.Wait()
+}
+
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// idleConn enforces the login grace time and the pre-auth idle timeout with connection
+// deadlines: before authentication every read and write pushes the deadline to
+// min(now+preauth, grace); while the proxy itself works on an authentication (pause) the
+// deadline is the grace time; once established it has no deadline at all (the session idle
+// timeout is activity based, see liveness).
 type idleConn struct {
 	net.Conn
-	timeout time.Duration
-	active  atomic.Bool
+	grace   time.Time
+	preauth time.Duration
+
+	settled atomic.Bool // fast path once established: no locking per read or write
+
+	mu          sync.Mutex
+	paused      bool
+	done        bool // established or interrupted: deadlines no longer move
+	interrupted bool
 }
 
-func (c *idleConn) activate() {
-	if c.timeout > 0 {
-		c.active.Store(true)
-		c.touch()
+func (c *idleConn) touchLocked() {
+	if c.done || c.paused {
+		return
 	}
+	d := c.grace
+	if c.preauth > 0 {
+		if p := time.Now().Add(c.preauth); p.Before(d) {
+			d = p
+		}
+	}
+	_ = c.Conn.SetDeadline(d)
 }
 
 func (c *idleConn) touch() {
-	if c.active.Load() {
-		_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
+	if c.settled.Load() {
+		return
 	}
+	c.mu.Lock()
+	c.touchLocked()
+	c.mu.Unlock()
+}
+
+func (c *idleConn) pause() {
+	c.mu.Lock()
+	c.paused = true
+	if !c.done {
+		_ = c.Conn.SetDeadline(c.grace)
+	}
+	c.mu.Unlock()
+}
+
+func (c *idleConn) resume() {
+	c.mu.Lock()
+	c.paused = false
+	c.touchLocked()
+	c.mu.Unlock()
+}
+
+// interrupt ends the handshake now (grace time over or server stopping).
+func (c *idleConn) interrupt() {
+	c.mu.Lock()
+	c.done, c.interrupted = true, true
+	_ = c.Conn.SetDeadline(time.Unix(1, 0))
+	c.mu.Unlock()
+}
+
+func (c *idleConn) established() {
+	c.mu.Lock()
+	if !c.interrupted {
+		c.done = true
+		_ = c.Conn.SetDeadline(time.Time{})
+		c.settled.Store(true)
+	}
+	c.mu.Unlock()
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {

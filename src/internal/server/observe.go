@@ -1,0 +1,202 @@
+package server
+
+import (
+	"encoding/binary"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/audit"
+	"github.com/app-ssh/app-ssh/internal/metrics"
+)
+
+// tracked is one authenticated, relayed connection: it sees every channel (through wrappers
+// around the client's side, so the relay needs no hooks), counts bytes for metrics and audit,
+// records activity for the session idle timeout and keeps the open session channels so a
+// drain can tell the user why the connection is closing.
+type tracked struct {
+	conn    ssh.Conn
+	metrics *metrics.Metrics
+	audit   *audit.Session
+
+	lastActivity atomic.Int64 // unix nanoseconds
+	toBackend    atomic.Int64
+	toClient     atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[ssh.Channel]struct{}
+
+	wg sync.WaitGroup // request taps and the channel forwarder
+}
+
+func newTracked(conn ssh.Conn, m *metrics.Metrics, a *audit.Session) *tracked {
+	t := &tracked{conn: conn, metrics: m, audit: a, sessions: map[ssh.Channel]struct{}{}}
+	t.touch()
+	return t
+}
+
+func (t *tracked) touch() { t.lastActivity.Store(time.Now().UnixNano()) }
+
+func (t *tracked) idleFor() time.Duration {
+	return time.Since(time.Unix(0, t.lastActivity.Load()))
+}
+
+// channels wraps the client's new-channel stream; the returned stream closes when in does.
+func (t *tracked) channels(in <-chan ssh.NewChannel) <-chan ssh.NewChannel {
+	out := make(chan ssh.NewChannel)
+	t.wg.Go(func() {
+		defer close(out)
+		for nc := range in {
+			out <- &observedNewChannel{NewChannel: nc, t: t}
+		}
+	})
+	return out
+}
+
+// clientConn is the client connection as the relay sees it: channels the backend opens toward
+// the client (-R forwards) are observed too.
+func (t *tracked) clientConn() ssh.Conn { return &observedConn{Conn: t.conn, t: t} }
+
+func (t *tracked) opened(typ string, ch ssh.Channel, reqs <-chan *ssh.Request) (ssh.Channel, <-chan *ssh.Request) {
+	t.touch()
+	t.metrics.Channel(typ)
+	t.audit.Channel(typ)
+	if typ == "session" {
+		t.mu.Lock()
+		t.sessions[ch] = struct{}{}
+		t.mu.Unlock()
+	}
+	out := make(chan *ssh.Request)
+	t.wg.Go(func() {
+		defer close(out)
+		for r := range reqs {
+			t.touch()
+			switch r.Type {
+			case "exec":
+				t.audit.Command(stringPayload(r.Payload))
+			case "subsystem":
+				t.audit.Command("subsystem:" + stringPayload(r.Payload))
+			}
+			out <- r
+		}
+		t.mu.Lock()
+		delete(t.sessions, ch)
+		t.mu.Unlock()
+	})
+	return &observedChannel{Channel: ch, t: t}, out
+}
+
+// notify writes msg to the stderr of every open session channel (best effort).
+func (t *tracked) notify(msg string) {
+	t.mu.Lock()
+	chs := make([]ssh.Channel, 0, len(t.sessions))
+	for ch := range t.sessions {
+		chs = append(chs, ch)
+	}
+	t.mu.Unlock()
+	for _, ch := range chs {
+		_, _ = ch.Stderr().Write([]byte(msg))
+	}
+}
+
+func (t *tracked) addBytes(toBackend, toClient int) {
+	if toBackend > 0 {
+		t.toBackend.Add(int64(toBackend))
+	}
+	if toClient > 0 {
+		t.toClient.Add(int64(toClient))
+	}
+	t.metrics.Bytes(int64(max(toBackend, 0)), int64(max(toClient, 0)))
+	t.touch()
+}
+
+// stringPayload decodes an SSH string (exec command, subsystem name); "" if malformed.
+func stringPayload(p []byte) string {
+	if len(p) < 4 {
+		return ""
+	}
+	n := binary.BigEndian.Uint32(p)
+	if uint64(n) > uint64(len(p)-4) {
+		return ""
+	}
+	return string(p[4 : 4+n])
+}
+
+type observedNewChannel struct {
+	ssh.NewChannel
+	t *tracked
+}
+
+func (n *observedNewChannel) Accept() (ssh.Channel, <-chan *ssh.Request, error) {
+	ch, reqs, err := n.NewChannel.Accept()
+	if err != nil {
+		return ch, reqs, err
+	}
+	c, r := n.t.opened(n.ChannelType(), ch, reqs)
+	return c, r, nil
+}
+
+type observedConn struct {
+	ssh.Conn
+	t *tracked
+}
+
+func (c *observedConn) OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error) {
+	ch, reqs, err := c.Conn.OpenChannel(name, data)
+	if err != nil {
+		return ch, reqs, err
+	}
+	oc, r := c.t.opened(name, ch, reqs)
+	return oc, r, nil
+}
+
+// observedChannel is the client's end of a relayed channel: reads are bytes toward the
+// backend, writes bytes toward the client.
+type observedChannel struct {
+	ssh.Channel
+	t *tracked
+}
+
+func (c *observedChannel) Read(p []byte) (int, error) {
+	n, err := c.Channel.Read(p)
+	if n > 0 {
+		c.t.addBytes(n, 0)
+	}
+	return n, err
+}
+
+func (c *observedChannel) Write(p []byte) (int, error) {
+	n, err := c.Channel.Write(p)
+	if n > 0 {
+		c.t.addBytes(0, n)
+	}
+	return n, err
+}
+
+func (c *observedChannel) Stderr() io.ReadWriter {
+	return &observedStderr{rw: c.Channel.Stderr(), t: c.t}
+}
+
+type observedStderr struct {
+	rw io.ReadWriter
+	t  *tracked
+}
+
+func (s *observedStderr) Read(p []byte) (int, error) {
+	n, err := s.rw.Read(p)
+	if n > 0 {
+		s.t.addBytes(n, 0)
+	}
+	return n, err
+}
+
+func (s *observedStderr) Write(p []byte) (int, error) {
+	n, err := s.rw.Write(p)
+	if n > 0 {
+		s.t.addBytes(0, n)
+	}
+	return n, err
+}
