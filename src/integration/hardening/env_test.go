@@ -61,6 +61,8 @@ type env struct {
 	healthPort  int
 	metricsPort int
 	auditFile   string
+
+	userOverride string // when set, the SSH user instead of cf:<app>/0
 }
 
 func freePort() int {
@@ -248,7 +250,12 @@ func (e *env) auditLines() []map[string]any {
 
 func (e *env) code() string { return rememberSecret(e.uaa.IssueCode()) }
 
-func (e *env) user() string { return "cf:" + appGUID + "/0" }
+func (e *env) user() string {
+	if e.userOverride != "" {
+		return e.userOverride
+	}
+	return "cf:" + appGUID + "/0"
+}
 
 type result struct {
 	stdout, stderr string

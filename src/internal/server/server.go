@@ -480,6 +480,7 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	s.mu.Unlock()
 	s.cfg.Metrics.SessionEnded()
 	reason := endReason.Load().(string)
+	as.Bytes(tr.toBackend.Load(), tr.toClient.Load())
 	as.End(sessionID, reason)
 	s.logger.Info("ssh-proxy.session-ended", append(attrs, "duration_seconds", time.Since(start).Seconds(),
 		"bytes_to_backend", tr.toBackend.Load(), "bytes_to_client", tr.toClient.Load(), "end_reason", reason)...)
