@@ -1,0 +1,170 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
+	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/server"
+	"github.com/app-ssh/app-ssh/internal/target"
+)
+
+var _ = Describe("Server hardening", func() {
+	var (
+		sshd       *echoSSHD
+		srv        *server.Server
+		cfg        server.Config
+		logs       *syncBuffer
+		cancel     context.CancelFunc
+		served     chan error
+		goroutines int
+	)
+
+	BeforeEach(func() {
+		goroutines = runtime.NumGoroutine()
+		sshd = startEchoSSHD()
+		hostKey, _ := newSigner()
+		logs = &syncBuffer{}
+		logger, err := logging.New(logs, "debug", "ssh-proxy")
+		Expect(err).NotTo(HaveOccurred())
+		cfg = server.Config{Address: "127.0.0.1:0", HealthAddress: "127.0.0.1:0", HostKeys: []ssh.Signer{hostKey},
+			HandshakeTimeout: 20 * time.Second, Logger: logger}
+	})
+
+	JustBeforeEach(func() {
+		_, clientPEM := newSigner()
+		tgt := target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
+			Route: target.Route{ContainerPort: 2222, PrivateKey: clientPEM, Host256Fingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}}
+		var err error
+		srv, err = server.New(cfg, &server.ProxyGate{
+			Auth:     &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("let-me-in")}},
+			Resolver: staticResolver{t: tgt}, DialTimeout: 5 * time.Second,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		var ctx context.Context
+		ctx, cancel = context.WithCancel(context.Background())
+		served = make(chan error, 1)
+		go func() { served <- srv.Serve(ctx) }()
+	})
+
+	AfterEach(func() {
+		cancel()
+		Eventually(served, 20*time.Second).Should(Receive(BeNil()))
+		sshd.Close()
+		Eventually(runtime.NumGoroutine, 5*time.Second, 20*time.Millisecond).Should(BeNumerically("<=", goroutines))
+	})
+
+	login := func() (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request) {
+		c, err := net.Dial("tcp", srv.Addr().String())
+		Expect(err).NotTo(HaveOccurred())
+		sc, chans, reqs, err := ssh.NewClientConn(c, "proxy", &ssh.ClientConfig{
+			User: "diego:pg-1/0", Auth: []ssh.AuthMethod{ssh.Password("let-me-in")},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = sc.Close() })
+		return sc, chans, reqs
+	}
+	waitClosed := func(sc ssh.Conn) chan error {
+		done := make(chan error, 1)
+		go func() { done <- sc.Wait() }()
+		return done
+	}
+
+	Context("with keepalive", func() {
+		BeforeEach(func() {
+			cfg.KeepaliveInterval, cfg.KeepaliveCountMax = 100*time.Millisecond, 2
+		})
+
+		It("closes a client that stops answering keepalive@openssh.com, keeps one that answers", func() {
+			// Answers: x/crypto replies (false) to every server global request it services.
+			answering, chans, reqs := login()
+			client := ssh.NewClient(answering, chans, reqs)
+			Consistently(waitClosed(answering), time.Second).ShouldNot(Receive())
+			_ = client
+
+			// Never services its request stream, so never replies.
+			silent, _, _ := login()
+			Eventually(waitClosed(silent), 10*time.Second).Should(Receive())
+			Eventually(logs.String, 5*time.Second).Should(ContainSubstring(`"end_reason":"keepalive unanswered"`))
+		})
+	})
+
+	Context("with a pre-auth idle timeout shorter than the grace time", func() {
+		BeforeEach(func() { cfg.PreauthIdleTimeout = 300 * time.Millisecond })
+
+		It("closes a connection that goes silent before authenticating", func() {
+			c, err := net.Dial("tcp", srv.Addr().String())
+			Expect(err).NotTo(HaveOccurred())
+			defer c.Close()
+			_, err = io.WriteString(c, "SSH-2.0-silent\r\n")
+			Expect(err).NotTo(HaveOccurred())
+			_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			_, err = io.Copy(io.Discard, c)
+			Expect(err).NotTo(HaveOccurred(), "closed by the proxy, not by the 15s read deadline (grace is 20s)")
+		})
+	})
+
+	Context("with a connection cap", func() {
+		BeforeEach(func() { cfg.MaxConnections = 1 })
+
+		It("refuses connections beyond it", func() {
+			first, err := net.Dial("tcp", srv.Addr().String())
+			Expect(err).NotTo(HaveOccurred())
+			defer first.Close()
+			_ = first.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err = first.Read(make([]byte, 4))
+			Expect(err).NotTo(HaveOccurred())
+			second, err := net.Dial("tcp", srv.Addr().String())
+			Expect(err).NotTo(HaveOccurred())
+			defer second.Close()
+			_ = second.SetReadDeadline(time.Now().Add(5 * time.Second))
+			b, err := io.ReadAll(second)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(b).To(BeEmpty())
+			Expect(logs.String()).To(ContainSubstring(`"reason":"max_connections"`))
+		})
+	})
+
+	Context("with a drain timeout", func() {
+		BeforeEach(func() { cfg.DrainTimeout = 500 * time.Millisecond })
+
+		It("answers 503 while draining and tells open sessions why they close", func() {
+			sc, chans, reqs := login()
+			client := ssh.NewClient(sc, chans, reqs)
+			s, err := client.NewSession()
+			Expect(err).NotTo(HaveOccurred())
+			var stderr bytes.Buffer
+			s.Stderr = &stderr
+			_, err = s.StdinPipe()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(s.Start("block")).To(Succeed())
+			Eventually(srv.Sessions, 5*time.Second).Should(Equal(1))
+			cancel()
+			Eventually(func() int {
+				resp, err := http.Get("http://" + srv.HealthAddr().String() + "/")
+				if err != nil {
+					return 0
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}, 5*time.Second, 10*time.Millisecond).Should(Equal(http.StatusServiceUnavailable))
+			Eventually(waitClosed(sc), 10*time.Second).Should(Receive())
+			_ = s.Wait()
+			Expect(stderr.String()).To(ContainSubstring("ssh-proxy: this proxy is shutting down"))
+			Eventually(served, 10*time.Second).Should(Receive(BeNil()))
+			served <- nil
+		})
+	})
+})
