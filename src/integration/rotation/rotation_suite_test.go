@@ -2,6 +2,7 @@ package rotation_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -21,6 +22,10 @@ var (
 	repoRoot         string
 	configServerPath string
 	verifyHostKey    string
+	// proxyBinary and sshdBinary are ./cmd/ssh-proxy and ./cmd/sshd built for this run (or
+	// SSH_PROXY_BINARY / SSHD_BINARY when set): the real processes the stage specs deploy.
+	proxyBinary string
+	sshdBinary  string
 )
 
 // repository root: this file is src/integration/rotation/rotation_suite_test.go
@@ -54,4 +59,29 @@ var _ = BeforeSuite(func() {
 	By("building the pinned bosh CLI (scripts/lib/common.sh ensure_bosh)")
 	runScript(8*time.Minute, `source scripts/lib/common.sh && ensure_bosh`)
 	configServerPath = filepath.Join(repoRoot, "bin", "config-server")
+
+	proxyBinary, sshdBinary = os.Getenv("SSH_PROXY_BINARY"), os.Getenv("SSHD_BINARY")
+	if proxyBinary == "" || sshdBinary == "" {
+		binDir, err := os.MkdirTemp("", "rotation-bin-")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(os.RemoveAll, binDir)
+		By("building ./cmd/ssh-proxy and ./cmd/sshd")
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		build := exec.CommandContext(ctx, "go", "build", "-o", binDir+string(os.PathSeparator), "./cmd/ssh-proxy", "./cmd/sshd")
+		build.Dir = filepath.Join(repoRoot, "src")
+		build.WaitDelay = 5 * time.Second
+		out, err := build.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		if proxyBinary == "" {
+			proxyBinary = filepath.Join(binDir, "ssh-proxy")
+		}
+		if sshdBinary == "" {
+			sshdBinary = filepath.Join(binDir, "sshd")
+		}
+	}
+	for _, tool := range []string{"ruby", "ssh"} {
+		_, err := exec.LookPath(tool)
+		Expect(err).NotTo(HaveOccurred(), "%s is needed to render jobs and log in", tool)
+	}
 })

@@ -93,10 +93,12 @@ func (r rendered) serve(user ssh.PublicKey) *sessionServer {
 	return startSessionServer([]ssh.Signer{parseSigner(r.HostKey)}, next, user)
 }
 
-// openssh is the real OpenSSH client with its own identity and known_hosts.
+// openssh is the real OpenSSH client with its own identity and known_hosts. user is the SSH
+// user name it logs in as ("cf" when empty).
 type openssh struct {
 	identity, knownHosts string
 	key                  ssh.Signer
+	user                 string
 }
 
 func newOpenSSH() *openssh {
@@ -141,16 +143,27 @@ func (o *openssh) login(addr, command string) {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ssh", "-F", "/dev/null",
-		"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=yes",
-		"-o", "UserKnownHostsFile="+o.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "HashKnownHosts=no", "-o", "CheckHostIP=no", "-o", "IdentitiesOnly=yes",
-		"-o", "IdentityAgent=none", "-o", "ConnectTimeout=10",
-		"-i", o.identity, "-p", port, "cf@"+host, command)
+	cmd := exec.CommandContext(ctx, "ssh", o.args(host, port, command)...)
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
 	Expect(string(out)).NotTo(ContainSubstring("IDENTIFICATION HAS CHANGED"))
+}
+
+// args are ssh's arguments for one strict, non-interactive login running command: only this
+// client's identity and known_hosts count, and OpenSSH updates known_hosts from what the server
+// announces (UpdateHostKeys).
+func (o *openssh) args(host, port, command string) []string {
+	user := o.user
+	if user == "" {
+		user = "cf"
+	}
+	return []string{"-F", "/dev/null",
+		"-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UpdateHostKeys=yes",
+		"-o", "UserKnownHostsFile=" + o.knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "HashKnownHosts=no", "-o", "CheckHostIP=no", "-o", "IdentitiesOnly=yes",
+		"-o", "IdentityAgent=none", "-o", "ConnectTimeout=10",
+		"-i", o.identity, "-p", port, "-l", user, host, command}
 }
 
 func keyBlobs(keys ...ssh.PublicKey) []string {
