@@ -144,7 +144,15 @@ RSpec.describe 'jobs/ssh_proxy' do
                    'client_key_file' => '', 'server_name' => '' },
         'backends_tls' => { 'enabled' => false, 'ca_cert_files' => [], 'client_cert_file' => '', 'client_key_file' => '',
                             'allow_plaintext_fallback' => false },
-        'static_targets' => []
+        'static_targets' => [],
+        'handshake_timeout' => '30s', 'preauth_idle_timeout' => '20s', 'max_auth_tries' => 6,
+        'max_connections' => 10_000, 'max_startups' => '10:30:100',
+        'per_source_penalties' => { 'enabled' => true, 'authfail' => '5s', 'noauth' => '1s', 'grace_exceeded' => '10s',
+                                    'min' => '15s', 'max' => '600s', 'max_sources' => 65_536, 'overflow' => 'permissive' },
+        'per_source_penalty_exempt_list' => [], 'keepalive' => { 'interval' => '30s', 'count_max' => 3 },
+        'proxy_protocol' => { 'enabled' => false, 'allowed_cidrs' => [] }, 'drain_timeout' => '60s',
+        'metrics' => { 'address' => '', 'cert_file' => '', 'key_file' => '' },
+        'audit_log_file' => '/var/vcap/sys/log/ssh_proxy/audit.log'
       )
     end
 
@@ -424,6 +432,108 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'ignores the sshd link without a login key, and the login key without the link' do
       expect(config(base, consumes: [sshd_link])['static_targets']).to eq([])
       expect(config(with(proxy('sshd_target' => { 'private_key' => 'K' })))['static_targets']).to eq([])
+    end
+  end
+
+  describe 'hardening and operability' do
+    it 'maps every limit, penalty, keepalive, PROXY protocol, drain, metrics and audit property' do
+      c = config(with(proxy(
+        'login_grace_time_in_seconds' => 12, 'preauth_idle_timeout_in_seconds' => 0, 'max_auth_tries' => 3,
+        'max_connections' => 500, 'max_startups' => '5:50:50',
+        'per_source_penalties' => { 'enabled' => false, 'authfail_seconds' => 2, 'noauth_seconds' => 0,
+                                    'grace_exceeded_seconds' => 4, 'min_seconds' => 6, 'max_seconds' => 60,
+                                    'max_sources' => 100, 'overflow' => 'deny-all' },
+        'per_source_penalty_exempt_list' => ['10.0.0.0/8'],
+        'keepalive_interval_in_seconds' => 0, 'keepalive_count_max' => 5,
+        'proxy_protocol' => { 'enabled' => true, 'allowed_cidrs' => ['10.1.0.0/16', '10.2.0.4'] },
+        'drain_timeout_in_seconds' => 90, 'metrics' => { 'listen_addr' => '0.0.0.0:9100' }, 'audit_log_file' => ''
+      )))
+      expect(c.values_at('handshake_timeout', 'preauth_idle_timeout', 'max_auth_tries', 'max_connections', 'max_startups'))
+        .to eq(['12s', '0s', 3, 500, '5:50:50'])
+      expect(c['per_source_penalties']).to eq('enabled' => false, 'authfail' => '2s', 'noauth' => '0s',
+                                              'grace_exceeded' => '4s', 'min' => '6s', 'max' => '60s',
+                                              'max_sources' => 100, 'overflow' => 'deny-all')
+      expect(c['per_source_penalty_exempt_list']).to eq(['10.0.0.0/8'])
+      expect(c['keepalive']).to eq('interval' => '0s', 'count_max' => 5)
+      expect(c['proxy_protocol']).to eq('enabled' => true, 'allowed_cidrs' => ['10.1.0.0/16', '10.2.0.4'])
+      expect(c.values_at('drain_timeout', 'audit_log_file')).to eq(['90s', ''])
+      expect(c['metrics']).to eq('address' => '0.0.0.0:9100', 'cert_file' => '', 'key_file' => '')
+    end
+
+    it 'serves metrics over TLS when certificate and key are set' do
+      props = with(proxy('metrics' => { 'listen_addr' => '0.0.0.0:9100',
+                                        'tls' => { 'certificate' => 'METRICS-CERT', 'private_key' => 'METRICS-KEY' } }))
+      expect(config(props)['metrics']).to eq('address' => '0.0.0.0:9100',
+                                             'cert_file' => "#{cert_dir}/metrics/server.crt",
+                                             'key_file' => "#{cert_dir}/metrics/server.key")
+      expect(file('config/certs/metrics/server.crt', props).strip).to eq('METRICS-CERT')
+      expect(file('config/certs/metrics/server.key', props).strip).to eq('METRICS-KEY')
+      expect(file('config/certs/metrics/server.crt').strip).to eq('')
+    end
+
+    describe 'bin/drain (BOSH dynamic drain protocol)' do
+      # Renders the script with its /var/vcap paths moved into a temporary directory and runs it
+      # against a real process standing in for ssh-proxy.
+      def drain_script(dir, timeout: 60)
+        text = file('bin/drain', with(proxy('drain_timeout_in_seconds' => timeout))).gsub('/var/vcap/', "#{dir}/")
+        path = File.join(dir, 'drain')
+        File.write(path, text)
+        File.chmod(0o755, path)
+        FileUtils.mkdir_p(File.join(dir, 'sys/run/bpm/ssh_proxy'))
+        FileUtils.mkdir_p(File.join(dir, 'sys/log/ssh_proxy'))
+        path
+      end
+
+      def run_drain(path, *args)
+        out, status = JobHelpers.run([path, *args], timeout: 20)
+        expect(status.success?).to be(true), out
+        out
+      end
+
+      it 'is bounded by drain_timeout_in_seconds plus 15' do
+        expect(file('bin/drain', with(proxy('drain_timeout_in_seconds' => 45)))).to include('bound=60')
+      end
+
+      it 'signals the process, asks to be polled while it runs, and reports 0 once it has exited' do
+        Dir.mktmpdir do |dir|
+          path = drain_script(dir)
+          # A stand-in that, like ssh-proxy, keeps running for a while after SIGTERM.
+          pid = Process.spawn('bash', '-c', 'trap "sleep 2; exit 0" TERM; while :; do sleep 0.1; done')
+          File.write(File.join(dir, 'sys/run/bpm/ssh_proxy/ssh_proxy.pid'), pid.to_s)
+          begin
+            expect(run_drain(path, 'job_shutdown', 'hash_unchanged')).to eq("-5\n")
+            expect(run_drain(path, 'job_check_status', 'hash_unchanged')).to eq("-5\n")
+            Timeout.timeout(15) { Process.wait(pid) }
+            expect(run_drain(path, 'job_check_status', 'hash_unchanged')).to eq("0\n")
+            expect(File.read(File.join(dir, 'sys/log/ssh_proxy/drain.log'))).to include("sent SIGTERM to ssh-proxy pid #{pid}")
+          ensure
+            begin
+              Process.kill('KILL', pid)
+              Process.wait(pid)
+            rescue Errno::ESRCH, Errno::ECHILD
+              nil
+            end
+          end
+        end
+      end
+
+      it 'reports 0 at once when the process is not running, and gives up after the bound' do
+        Dir.mktmpdir do |dir|
+          path = drain_script(dir, timeout: 0)
+          expect(run_drain(path, 'job_shutdown', 'hash_unchanged')).to eq("0\n")
+          pid = Process.spawn('bash', '-c', 'trap "" TERM; while :; do sleep 0.1; done')
+          File.write(File.join(dir, 'sys/run/bpm/ssh_proxy/ssh_proxy.pid'), pid.to_s)
+          begin
+            expect(run_drain(path, 'job_shutdown', 'hash_unchanged')).to eq("-5\n")
+            # Pretend the drain started longer ago than the bound (15s with drain_timeout 0).
+            File.write(File.join(dir, 'data/ssh_proxy/drain-started'), (Time.now.to_i - 16).to_s)
+            expect(run_drain(path, 'job_check_status', 'hash_unchanged')).to eq("0\n")
+          ensure
+            Process.kill('KILL', pid)
+            Process.wait(pid)
+          end
+        end
+      end
     end
   end
 end
