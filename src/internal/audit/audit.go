@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -28,8 +29,12 @@ type Log struct {
 	c  io.Closer
 }
 
-// Open appends to path (created 0600 when missing).
+// Open appends to path (created 0600 when missing, with its directory 0750 if that is missing
+// too: on a BOSH VM /var/vcap/sys/log/<job> exists; elsewhere it may not).
 func Open(path string) (*Log, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("audit_log_file: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit_log_file: %w", err)

@@ -28,7 +28,7 @@ func lines(path string) []map[string]any {
 
 var _ = Describe("audit log", func() {
 	It("writes one start and one end line per session, with bounded command lists", func() {
-		path := filepath.Join(GinkgoT().TempDir(), "audit.log")
+		path := filepath.Join(GinkgoT().TempDir(), "log", "ssh_proxy", "audit.log")
 		l, err := Open(path)
 		Expect(err).NotTo(HaveOccurred())
 		id := Identity{User: "alice", SSHUser: "cf:app/1", Scheme: "cf", AppGUID: "app", Index: 1,
