@@ -198,8 +198,8 @@ const staticTargetUser = "local/0"
 
 // rig deploys one layout the way the director would, with config-server as the variable store,
 // except that the real ssh-proxy runs here on 127.0.0.1: a local ops file moves its listeners to
-// 127.0.0.1, turns cf/diego auth and backend TLS off (no UAA, CC or BBS here) and adds our sshd
-// as the static target "local". Host keys, next keys and fingerprints are the layout's own.
+// 127.0.0.1 and its audit log into a temporary directory, turns cf/diego auth and backend TLS
+// off (no UAA, CC or BBS here) and adds our sshd as the static target "local". Host keys, next keys and fingerprints are the layout's own.
 type rig struct {
 	l          layout
 	cs         *configServer
@@ -213,7 +213,7 @@ type rig struct {
 	proxy      *process
 	deploys    int
 	// exemptLoopback exempts 127.0.0.1 from the proxy's per-source penalties (see
-	// exemptLoopback); on unless a spec is about the penalties.
+	// loopbackExempt); on unless a spec is about the penalties.
 	exemptLoopback bool
 }
 
@@ -234,6 +234,7 @@ func newRig(l layout) *rig {
 	r.localVars = map[string]any{
 		"rotation_test_proxy_address":    r.ProxyAddr,
 		"rotation_test_health_address":   r.healthAddr,
+		"rotation_test_audit_log":        filepath.Join(r.dir, "audit.log"),
 		"rotation_test_sshd_address":     r.sshd.Addr,
 		"rotation_test_sshd_fingerprint": r.sshd.Fingerprint,
 		"rotation_test_login_key":        r.sshd.LoginKey,
@@ -244,6 +245,7 @@ func newRig(l layout) *rig {
 	}
 	set("/diego/ssh_proxy/listen_addr?", "((rotation_test_proxy_address))")
 	set("/diego/ssh_proxy/healthcheck_listen_addr?", "((rotation_test_health_address))")
+	set("/diego/ssh_proxy/audit_log_file?", "((rotation_test_audit_log))")
 	set("/diego/ssh_proxy/enable_cf_auth?", false)
 	set("/diego/ssh_proxy/enable_diego_auth?", false)
 	set("/backends?", map[string]any{"tls": map[string]any{"enabled": false}})
@@ -275,7 +277,12 @@ func (r *rig) manifestArgs(stage int) []string {
 	if stage > 0 {
 		args = append(args, "-o", r.l.stage(stage))
 	}
-	return append(args, "-o", writeYAML(r.dir, "local-ops.yml", r.localOps))
+	ops := r.localOps
+	if r.exemptLoopback {
+		ops = append(ops[:len(ops):len(ops)], map[string]any{"type": "replace",
+			"path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": loopbackExempt})
+	}
+	return append(args, "-o", writeYAML(r.dir, "local-ops.yml", ops))
 }
 
 // generateVariables does what the director does before a deploy: every `type: ssh` variable the
@@ -332,7 +339,7 @@ func (r *rig) deploy(stage int) deployment {
 	Expect(argv).To(HaveLen(3))
 	Expect(argv[1]).To(Equal("-config"))
 	if r.exemptLoopback {
-		exemptLoopback(argv[2])
+		ensureExemptLoopback(argv[2])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -349,19 +356,26 @@ func (r *rig) deploy(stage int) deployment {
 	return d
 }
 
-// exemptLoopback adds 127.0.0.1 to per_source_penalty_exempt_list in a rendered ssh_proxy.yml.
-// Every verify-host-key run is one ssh-keyscan connection per key type that never
-// authenticates, each a `noauth` penalty for its source; a spec checks more often from one
-// address than an operator would and would soon be refused. The job has no property for the
-// list yet, so the rendered file is edited, and only this key.
-func exemptLoopback(configFile string) {
+// loopbackExempt is the per-source penalty exempt list the specs deploy with: every
+// verify-host-key run is one ssh-keyscan connection per key type that never authenticates, each
+// a `noauth` penalty for its source, and a spec checks far more often from one address than an
+// operator would.
+var loopbackExempt = []string{"127.0.0.1/32"}
+
+// ensureExemptLoopback makes sure a rendered ssh_proxy.yml exempts 127.0.0.1 from per-source
+// penalties. The manifest sets diego.ssh_proxy.per_source_penalty_exempt_list; a job without
+// that property renders no list, and then only this key is added to the rendered file.
+func ensureExemptLoopback(configFile string) {
 	GinkgoHelper()
 	data, err := os.ReadFile(configFile)
 	Expect(err).NotTo(HaveOccurred())
 	var cfg map[string]any
 	Expect(yaml.Unmarshal(data, &cfg)).To(Succeed())
-	Expect(cfg).NotTo(HaveKey("per_source_penalty_exempt_list"), "the template renders the exempt list now: set it through the manifest")
-	cfg["per_source_penalty_exempt_list"] = []string{"127.0.0.1/32"}
+	if list, ok := cfg["per_source_penalty_exempt_list"]; ok {
+		Expect(list).To(ConsistOf(loopbackExempt[0]), "the rendered exempt list")
+		return
+	}
+	cfg["per_source_penalty_exempt_list"] = loopbackExempt
 	out, err := yaml.Marshal(cfg)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(os.WriteFile(configFile, out, 0o600)).To(Succeed())
@@ -458,8 +472,8 @@ func (o *openssh) loginUntil(addr string, want ...ssh.PublicKey) {
 		if gone && (err != nil || !sameKeys(keys, want)) {
 			return nil, StopTrying("ssh ended before known_hosts was updated: " + errString(waitErr) + ": " + string(out.Contents()))
 		}
-		return keyBlobs(keys...), err
-	}).WithTimeout(20*time.Second).WithPolling(50*time.Millisecond).Should(ConsistOf(keyBlobs(want...)), "known_hosts after a login")
+		return fps(keys...), err
+	}).WithTimeout(20*time.Second).WithPolling(50*time.Millisecond).Should(ConsistOf(fps(want...)), "known_hosts after a login")
 	Expect(stdin.Close()).To(Succeed())
 	select {
 	case <-exited:
@@ -550,4 +564,13 @@ func pemOf(key any) string {
 	block, err := ssh.MarshalPrivateKey(key, "")
 	Expect(err).NotTo(HaveOccurred())
 	return string(pem.EncodeToMemory(block))
+}
+
+// fps are keys' SHA256 fingerprints: readable in a failure, one per distinct key.
+func fps(keys ...ssh.PublicKey) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ssh.FingerprintSHA256(k))
+	}
+	return out
 }

@@ -29,13 +29,13 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			Expect(code).To(Equal(0), out)
 			r.client.knownAt(r.ProxyAddr, []ssh.PublicKey{curKey})
 			r.client.login(r.ProxyAddr, "true")
-			Expect(keyBlobs(r.client.known()...)).To(Equal(keyBlobs(curKey)), "no next key is announced before stage 1")
+			Expect(fps(r.client.known()...)).To(Equal(fps(curKey)), "no next key is announced before stage 1")
 
 			By("stage 1: the next key is announced, not presented; OpenSSH learns it in one login")
 			d = r.deploy(1)
 			next := r.nextVariable()
 			nextKey := publicKeyOf(next)
-			Expect(keyBlobs(nextKey)).NotTo(Equal(keyBlobs(curKey)))
+			Expect(fps(nextKey)).NotTo(Equal(fps(curKey)))
 			Expect(r.currentVariable()).To(Equal(current), "stage 1 keeps the current key")
 			Expect(d.Advertised).To(Equal(current.PublicKeyFingerprint))
 			Expect(d.Link).To(Equal(current.PublicKeyFingerprint))
@@ -51,7 +51,7 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			expectPresents(r.ProxyAddr, nextKey)
 			expectNotPresented(r.ProxyAddr, curKey)
 			r.client.login(r.ProxyAddr, "true")
-			Expect(keyBlobs(r.client.known()...)).To(ConsistOf(keyBlobs(curKey, nextKey)), "the old key is still announced")
+			Expect(fps(r.client.known()...)).To(ConsistOf(fps(curKey, nextKey)), "the old key is still announced")
 
 			By("a client that never logged in during stage 1 is refused in stage 2 (why stage 1 must last)")
 			late := newOpenSSH()
@@ -87,7 +87,7 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			By("regenerating the key in config-server (credhub regenerate) and redeploying")
 			fresh := r.cs.regenerate(l.variable).Value
 			freshKey := publicKeyOf(fresh)
-			Expect(keyBlobs(freshKey)).NotTo(Equal(keyBlobs(oldKey)))
+			Expect(fps(freshKey)).NotTo(Equal(fps(oldKey)))
 			Expect(r.currentVariable()).To(Equal(fresh))
 			d = r.deploy(0)
 			Expect(d.Advertised).To(Equal(fresh.PublicKeyFingerprint))
@@ -98,11 +98,28 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			By("OpenSSH with the old known_hosts and StrictHostKeyChecking=yes is refused")
 			out := r.client.loginRefused(r.ProxyAddr)
 			Expect(out).To(ContainSubstring("IDENTIFICATION HAS CHANGED"))
-			Expect(keyBlobs(r.client.known()...)).To(Equal(keyBlobs(oldKey)), "a refused client learns nothing")
+			Expect(fps(r.client.known()...)).To(Equal(fps(oldKey)), "a refused client learns nothing")
 		},
 		Entry("cf-deployment", cfDeploymentLayout),
 		Entry("standalone manifest", standaloneLayout),
 	)
+
+	// Each verify-host-key run is several unauthenticated ssh-keyscan connections, each a
+	// `noauth` per-source penalty: checks in a tight loop from one address get refused. The
+	// operator must then see a connection error (exit 2), never a fingerprint mismatch (exit 1).
+	It("reports a check refused by the per-source penalties as a connection error, not a mismatch", func() {
+		r := newRig(cfDeploymentLayout)
+		r.exemptLoopback = false
+		d := r.deploy(0)
+		code, out := verify(r.ProxyAddr, d.Advertised)
+		Expect(code).To(Equal(0), out)
+		for i := 0; i < 20 && code == 0; i++ {
+			code, out = verify(r.ProxyAddr, d.Advertised)
+		}
+		Expect(code).To(Equal(2), "repeated checks from one address: %s", out)
+		Expect(out).To(ContainSubstring("no host key from"))
+		Expect(r.proxy.output()).To(ContainSubstring(`"reason":"penalty"`))
+	})
 
 	Describe("keys presented side by side (diego.ssh_proxy.additional_host_keys)", func() {
 		It("serves the RSA host_key and an ed25519 additional key; ssh-keyscan -t picks each", func() {
@@ -117,8 +134,8 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			Expect(rsaKey.Type()).To(Equal(ssh.KeyAlgoRSA), "config-server generates RSA keys for type: ssh")
 			Expect(d.Advertised).To(Equal(ssh.FingerprintLegacyMD5(rsaKey)))
 
-			Expect(keyBlobs(keyscan(r.ProxyAddr, "rsa")...)).To(Equal(keyBlobs(rsaKey)))
-			Expect(keyBlobs(keyscan(r.ProxyAddr, "ed25519")...)).To(Equal(keyBlobs(edSigner.PublicKey())))
+			Expect(fps(keyscan(r.ProxyAddr, "rsa")...)).To(Equal(fps(rsaKey)))
+			Expect(fps(keyscan(r.ProxyAddr, "ed25519")...)).To(Equal(fps(edSigner.PublicKey())))
 			expectPresents(r.ProxyAddr, rsaKey)
 			expectPresents(r.ProxyAddr, edSigner.PublicKey())
 
@@ -140,9 +157,9 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			Expect(err).NotTo(HaveOccurred())
 			r.additionalHostKeys(pemOf(edPriv), pemOf(ecPriv))
 			r.deploy(0)
-			Expect(keyBlobs(keyscan(r.ProxyAddr, "rsa")...)).To(Equal(keyBlobs(publicKeyOf(r.currentVariable()))))
-			Expect(keyBlobs(keyscan(r.ProxyAddr, "ed25519")...)).To(Equal(keyBlobs(edSigner.PublicKey())))
-			Expect(keyBlobs(keyscan(r.ProxyAddr, "ecdsa")...)).To(Equal(keyBlobs(ecSigner.PublicKey())),
+			Expect(fps(keyscan(r.ProxyAddr, "rsa")...)).To(Equal(fps(publicKeyOf(r.currentVariable()))))
+			Expect(fps(keyscan(r.ProxyAddr, "ed25519")...)).To(Equal(fps(edSigner.PublicKey())))
+			Expect(fps(keyscan(r.ProxyAddr, "ecdsa")...)).To(Equal(fps(ecSigner.PublicKey())),
 				"the second PEM key in config/keys/additional_host_keys is not presented")
 		})
 	})
