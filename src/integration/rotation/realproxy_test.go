@@ -272,6 +272,17 @@ func (r *rig) additionalHostKeys(pems ...string) {
 		"path": r.l.props() + "/diego/ssh_proxy/additional_host_keys?", "value": names})
 }
 
+// appendNextHostKeys makes every later deploy announce these keys after those the stage's ops
+// file lists in diego.ssh_proxy.next_host_keys (a deploy needs a stage that sets the list).
+func (r *rig) appendNextHostKeys(pems ...string) {
+	for i, p := range pems {
+		name := "rotation_test_next_" + itoa(i)
+		r.localVars[name] = p
+		r.localOps = append(r.localOps, map[string]any{"type": "replace",
+			"path": r.l.props() + "/diego/ssh_proxy/next_host_keys/-", "value": "((" + name + "))"})
+	}
+}
+
 func (r *rig) manifestArgs(stage int) []string {
 	args := append([]string{"int"}, r.l.base...)
 	if stage > 0 {

@@ -121,7 +121,7 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 		Expect(r.proxy.output()).To(ContainSubstring(`"reason":"penalty"`))
 	})
 
-	Describe("keys presented side by side (diego.ssh_proxy.additional_host_keys)", func() {
+	Describe("several host keys: additional_host_keys presented side by side, next_host_keys announced", func() {
 		It("serves the RSA host_key and an ed25519 additional key; ssh-keyscan -t picks each", func() {
 			r := newRig(cfDeploymentLayout)
 			_, edPriv, err := ed25519.GenerateKey(rand.Reader)
@@ -142,6 +142,26 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			By("OpenSSH that knows only the RSA key logs in and learns the ed25519 key")
 			r.client.knownAt(r.ProxyAddr, []ssh.PublicKey{rsaKey})
 			r.client.loginUntil(r.ProxyAddr, rsaKey, edSigner.PublicKey())
+		})
+
+		// next_host_keys is rendered into one file too.
+		It("announces every key of a two-entry next_host_keys list; OpenSSH learns both", func() {
+			r := newRig(cfDeploymentLayout)
+			d := r.deploy(0)
+			curKey := publicKeyOf(r.currentVariable())
+			Expect(d.Advertised).To(Equal(ssh.FingerprintLegacyMD5(curKey)))
+			_, edPriv, err := ed25519.GenerateKey(rand.Reader)
+			Expect(err).NotTo(HaveOccurred())
+			edSigner, err := ssh.NewSignerFromKey(edPriv)
+			Expect(err).NotTo(HaveOccurred())
+			r.appendNextHostKeys(pemOf(edPriv))
+			d = r.deploy(1)
+			Expect(d.Props.Diego.SSHProxy.NextHostKeys).To(HaveLen(2))
+			nextKey := publicKeyOf(r.nextVariable())
+			expectPresents(r.ProxyAddr, curKey)
+			expectNotPresented(r.ProxyAddr, edSigner.PublicKey())
+			r.client.knownAt(r.ProxyAddr, []ssh.PublicKey{curKey})
+			r.client.loginUntil(r.ProxyAddr, curKey, nextKey, edSigner.PublicKey())
 		})
 
 		// The template joins the list into one file; the proxy has to read every PEM key in it.
