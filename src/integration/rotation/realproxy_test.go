@@ -199,7 +199,8 @@ const staticTargetUser = "local/0"
 // rig deploys one layout the way the director would, with config-server as the variable store,
 // except that the real ssh-proxy runs here on 127.0.0.1: a local ops file moves its listeners to
 // 127.0.0.1 and its audit log into a temporary directory, turns cf/diego auth and backend TLS
-// off (no UAA, CC or BBS here) and adds our sshd as the static target "local". Host keys, next keys and fingerprints are the layout's own.
+// off (no UAA, CC or BBS here) and adds our sshd as the static target "local". Host keys, next
+// keys and fingerprints are the layout's own.
 type rig struct {
 	l          layout
 	cs         *configServer
