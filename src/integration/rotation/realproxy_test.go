@@ -109,7 +109,8 @@ func renderJob(manifest, group, job, outDir, binary string) []string {
 	Expect(err).NotTo(HaveOccurred())
 	argv := strings.Fields(string(data))
 	Expect(argv).NotTo(BeEmpty())
-	Expect(filepath.Base(argv[0])).To(Equal(filepath.Base(binary)), "the rendered bpm.yml starts another executable")
+	Expect(filepath.Base(argv[0])).To(Equal(map[string]string{"ssh_proxy": "ssh-proxy", "sshd": "sshd"}[job]),
+		"the executable the rendered bpm.yml starts")
 	argv[0] = binary
 	return argv
 }
