@@ -149,7 +149,7 @@ RSpec.describe 'jobs/ssh_proxy' do
         'max_connections' => 10_000, 'max_startups' => '10:30:100',
         'per_source_penalties' => { 'enabled' => true, 'authfail' => '5s', 'noauth' => '1s', 'grace_exceeded' => '10s',
                                     'min' => '15s', 'max' => '600s', 'max_sources' => 65_536, 'overflow' => 'permissive' },
-        'per_source_penalty_exempt_list' => [], 'keepalive' => { 'interval' => '30s', 'count_max' => 3 },
+        'per_source_penalty_exempt_list' => ['127.0.0.0/8', '::1/128'], 'keepalive' => { 'interval' => '30s', 'count_max' => 3 },
         'proxy_protocol' => { 'enabled' => false, 'allowed_cidrs' => [] }, 'drain_timeout' => '60s',
         'metrics' => { 'address' => '', 'cert_file' => '', 'key_file' => '' },
         'audit_log_file' => '/var/vcap/sys/log/ssh_proxy/audit.log'

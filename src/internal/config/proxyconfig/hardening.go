@@ -78,7 +78,10 @@ func DefaultHardening() Hardening {
 		PerSourcePenalties: PerSourcePenalties{Enabled: true, AuthFail: 5 * time.Second, NoAuth: time.Second,
 			GraceExceeded: 10 * time.Second, Min: 15 * time.Second, Max: 10 * time.Minute, MaxSources: 65536,
 			Overflow: "permissive"},
-		Keepalive:    Keepalive{Interval: 30 * time.Second, CountMax: 3},
+		// Loopback sources are the VM itself or a relay on it (behind which every client would
+		// share one address): penalising them locks everyone out.
+		PerSourcePenaltyExemptList: []string{"127.0.0.0/8", "::1/128"},
+		Keepalive:                  Keepalive{Interval: 30 * time.Second, CountMax: 3},
 		DrainTimeout: 60 * time.Second,
 	}
 }

@@ -38,6 +38,7 @@ var _ = Describe("hardening settings", func() {
 		Expect(d.ProxyProtocol.Enabled).To(BeFalse())
 		Expect(d.Keepalive.Interval).To(Equal(30 * time.Second))
 		Expect(d.Metrics.Address).To(BeEmpty())
+		Expect(d.PenaltyConfig().Exempt).To(Equal([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}))
 		Expect(hardeningErrors("")).To(BeEmpty())
 	})
 
