@@ -59,11 +59,11 @@ func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error
 
 	var keys []ssh.Signer
 	for i, f := range cfg.HostKeyFiles {
-		s, err := proxyconfig.LoadSigner(f)
+		s, err := proxyconfig.LoadSigners(f)
 		if err != nil {
 			return fmt.Errorf("host_key_files[%d]: %w", i, err)
 		}
-		keys = append(keys, s)
+		keys = append(keys, s...)
 	}
 	keys, err = server.RestrictHostKeys(keys, cfg.AllowedHostKeyAlgorithms)
 	if err != nil {
@@ -71,11 +71,11 @@ func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error
 	}
 	var next []ssh.Signer
 	for i, f := range cfg.NextHostKeyFiles {
-		s, err := proxyconfig.LoadSigner(f)
+		s, err := proxyconfig.LoadSigners(f)
 		if err != nil {
 			return fmt.Errorf("next_host_key_files[%d]: %w", i, err)
 		}
-		next = append(next, s)
+		next = append(next, s...)
 	}
 
 	authn := &auth.Authenticator{}

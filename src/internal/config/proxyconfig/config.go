@@ -181,12 +181,12 @@ func (c *Config) Validate() []error {
 		add("host_key_files", "at least one host key is required")
 	}
 	for i, f := range c.HostKeyFiles {
-		if _, err := LoadSigner(f); err != nil {
+		if _, err := LoadSigners(f); err != nil {
 			add(fmt.Sprintf("host_key_files[%d]", i), "%v", err)
 		}
 	}
 	for i, f := range c.NextHostKeyFiles {
-		if _, err := LoadSigner(f); err != nil {
+		if _, err := LoadSigners(f); err != nil {
 			add(fmt.Sprintf("next_host_key_files[%d]", i), "%v", err)
 		}
 	}
@@ -309,16 +309,50 @@ func checkPair(section, certFile, keyFile string, optional bool, add func(key, f
 	}
 }
 
-// LoadSigner reads a PEM private key (RSA, ECDSA or ed25519) as an SSH signer.
+// LoadSigner reads a file holding exactly one PEM private key (RSA, ECDSA or ed25519) as an
+// SSH signer.
 func LoadSigner(file string) (ssh.Signer, error) {
+	signers, err := LoadSigners(file)
+	if err != nil {
+		return nil, err
+	}
+	if len(signers) != 1 {
+		return nil, fmt.Errorf("holds %d private keys; one is expected", len(signers))
+	}
+	return signers[0], nil
+}
+
+// LoadSigners reads every PEM private key in a file, in order. The job renders a list of keys
+// (additional_host_keys, next_host_keys) into one file, one PEM block after another.
+func LoadSigners(file string) ([]ssh.Signer, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	if b, _ := pem.Decode(data); b == nil {
-		return nil, errors.New("not a PEM private key")
+	var signers []ssh.Signer
+	rest := data
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		s, err := parseSigner(pem.EncodeToMemory(b))
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", len(signers)+1, err)
+		}
+		signers = append(signers, s)
 	}
-	s, err := ssh.ParsePrivateKey(data)
+	switch {
+	case len(signers) == 0:
+		return nil, errors.New("not a PEM private key")
+	case len(bytes.TrimSpace(rest)) > 0:
+		return nil, errors.New("text after the last PEM private key")
+	}
+	return signers, nil
+}
+
+func parseSigner(block []byte) (ssh.Signer, error) {
+	s, err := ssh.ParsePrivateKey(block)
 	if err != nil {
 		var missing *ssh.PassphraseMissingError
 		if errors.As(err, &missing) {

@@ -115,6 +115,33 @@ static_targets: []
 		Expect(s.PublicKey().Type()).To(Equal(ssh.KeyAlgoED25519))
 	})
 
+	It("reads every PEM key of a key file, and names a broken one by its position", func() {
+		both := filepath.Join(dir, "both")
+		rsaPEM, err := os.ReadFile(rsaKey)
+		Expect(err).NotTo(HaveOccurred())
+		edPEM, err := os.ReadFile(edKey)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(os.WriteFile(both, append(append(rsaPEM, '\n'), edPEM...), 0o600)).To(Succeed())
+		signers, err := proxyconfig.LoadSigners(both)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(signers).To(HaveLen(2))
+		Expect(signers[0].PublicKey().Type()).To(Equal(ssh.KeyAlgoRSA))
+		Expect(signers[1].PublicKey().Type()).To(Equal(ssh.KeyAlgoED25519))
+		_, err = proxyconfig.LoadSigner(both)
+		Expect(err).To(MatchError("holds 2 private keys; one is expected"))
+
+		broken := filepath.Join(dir, "broken")
+		bad := pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: []byte("junk")})
+		Expect(os.WriteFile(broken, append(append(rsaPEM, bad...), edPEM...), 0o600)).To(Succeed())
+		_, err = proxyconfig.LoadSigners(broken)
+		Expect(err).To(MatchError(HavePrefix("key 2: not a usable private key")))
+
+		trailing := filepath.Join(dir, "trailing")
+		Expect(os.WriteFile(trailing, append(rsaPEM, []byte("-----BEGIN OPENSSH PRIV")...), 0o600)).To(Succeed())
+		_, err = proxyconfig.LoadSigners(trailing)
+		Expect(err).To(MatchError("text after the last PEM private key"))
+	})
+
 	It("names an unknown key", func() {
 		_, err := proxyconfig.Parse([]byte(good() + "adress: x\n"))
 		Expect(err).To(MatchError(ContainSubstring("adress: unknown key")))

@@ -87,18 +87,6 @@ func (t StaticTarget) ParsedAuthorizedKeys() ([]ssh.PublicKey, error) {
 	return keys, nil
 }
 
-func parseSigner(data []byte) (ssh.Signer, error) {
-	s, err := ssh.ParsePrivateKey(data)
-	if err != nil {
-		var missing *ssh.PassphraseMissingError
-		if errors.As(err, &missing) {
-			return nil, errors.New("private key is encrypted with a passphrase")
-		}
-		return nil, errors.New("not a usable PEM private key")
-	}
-	return s, nil
-}
-
 // ValidateStaticTargets checks every entry and returns one error per problem, each naming its
 // key as static_targets[i].<key>. passwordAuth says whether the diego credentials are accepted
 // as a password for static targets (enable_diego_auth); without it a target needs
