@@ -2,8 +2,9 @@
 
 # Renders every template of one job of this release, as the BOSH director would, from an
 # interpolated manifest (`bosh int` output), using spec/'s Bosh::Template::Test harness.
-# Paths under /var/vcap/jobs/<job> are relocated to OUT_DIR and /var/vcap/packages/<pkg>/bin
-# to BIN_DIR, so the rendered files work on a development machine. Used by scripts/run-local.
+# Paths under /var/vcap/jobs/<job> are relocated to OUT_DIR, /var/vcap/sys/log/<job> to
+# OUT_DIR/log and /var/vcap/packages/<pkg>/bin to BIN_DIR, so the rendered files work on a
+# development machine and write nothing outside OUT_DIR. Used by scripts/run-local.
 #
 #   ruby scripts/lib/render-job.rb MANIFEST INSTANCE_GROUP JOB OUT_DIR BIN_DIR
 #
@@ -41,10 +42,11 @@ instance = Bosh::Template::Test::InstanceSpec.new(
 
 relocate = lambda do |text|
   text.gsub("/var/vcap/jobs/#{job_name}", out_dir)
+      .gsub("/var/vcap/sys/log/#{job_name}", File.join(out_dir, 'log'))
       .gsub(%r{/var/vcap/packages/[A-Za-z0-9_.-]+/bin}, bin_dir)
 end
 
-FileUtils.mkdir_p(out_dir, mode: 0o700)
+FileUtils.mkdir_p(File.join(out_dir, 'log'), mode: 0o700)
 (job.spec['templates'] || {}).each_value do |dest|
   begin
     text = job.template(dest).render(properties, spec: instance)
