@@ -216,6 +216,13 @@ func (e *env) healthStatus() (int, error) {
 	return resp.StatusCode, nil
 }
 
+// openFDs counts the proxy process's open file descriptors.
+func (e *env) openFDs() int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", e.proxy.Command.Process.Pid))
+	Expect(err).NotTo(HaveOccurred())
+	return len(entries)
+}
+
 func (e *env) proxyLog() string { return string(e.proxy.Err.Contents()) }
 
 // logLines are the proxy's JSON log lines with the given msg.

@@ -23,6 +23,11 @@ preauth_idle_timeout: 0s
 max_startups: "1100:30:1200"
 per_source_penalty_exempt_list: [127.0.0.2/32]
 `)
+		// A warm-up login and scrape first, so the proxy's pooled connections to UAA, CC, the BBS
+		// (and the scrape's keep-alive) are part of the baseline.
+		Expect(e.ssh("127.0.0.2", e.code(), "true").code).To(Equal(0))
+		e.scrape()
+		fdsBefore := e.openFDs()
 		type held struct {
 			c      net.Conn
 			opened time.Time
@@ -66,6 +71,8 @@ per_source_penalty_exempt_list: [127.0.0.2/32]
 			return metric(e.scrape(), "ssh_proxy_refusals_total", "reason", "login_grace_time")
 		}, 20*time.Second, 200*time.Millisecond).Should(BeNumerically("==", stalled))
 		Expect(metric(e.scrape(), "ssh_proxy_connections_current")).To(BeNumerically("==", 0))
+		// Every descriptor is given back (a little slack for the metrics scrape's keep-alive).
+		Eventually(e.openFDs, 20*time.Second, 200*time.Millisecond).Should(BeNumerically("<=", fdsBefore+2))
 	})
 
 	It("drops unauthenticated connections beyond max_startups and admits again once they are gone", func() {

@@ -12,6 +12,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 )
 
 func scrape(url string) map[string]*dto.MetricFamily {
@@ -91,6 +93,30 @@ var _ = Describe("Metrics", func() {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		Expect(resp.StatusCode).To(Equal(http.StatusNotFound))
+	})
+
+	It("serves HTTPS when given a TLS config", func() {
+		ca, err := certs.NewCA("metrics-ca")
+		Expect(err).NotTo(HaveOccurred())
+		kp, err := ca.Issue("127.0.0.1", "127.0.0.1")
+		Expect(err).NotTo(HaveOccurred())
+		m := New()
+		m.Refused(RefusedDraining)
+		e, err := Listen("127.0.0.1:0", certs.ServerTLS(kp, nil), m)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(e.Close)
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: certs.ClientTLS(ca.Pool(), nil)}}
+		resp, err := c.Get("https://" + e.Addr().String() + "/metrics")
+		Expect(err).NotTo(HaveOccurred())
+		defer resp.Body.Close()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(resp.Body)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(value(fams, "ssh_proxy_refusals_total", "reason", "draining")).To(Equal(1.0))
+		plain, err := http.Get("http://" + e.Addr().String() + "/metrics")
+		Expect(err).NotTo(HaveOccurred())
+		plain.Body.Close()
+		Expect(plain.StatusCode).To(Equal(http.StatusBadRequest), "plain HTTP is not served")
 	})
 
 	It("records nothing and does not panic when nil", func() {
