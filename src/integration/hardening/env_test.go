@@ -140,7 +140,13 @@ func (e *env) startSSHD() {
 	var err error
 	e.sshd, err = gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { e.sshd.Kill().Wait(10 * time.Second) })
+	sshd := e.sshd
+	DeferCleanup(func() {
+		secrets.Lock()
+		secrets.logs = append(secrets.logs, string(sshd.Err.Contents())+string(sshd.Out.Contents()))
+		secrets.Unlock()
+	})
+	DeferCleanup(func() { sshd.Kill().Wait(10 * time.Second) })
 	waitForPort(e.sshdPort)
 }
 

@@ -7,8 +7,8 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-// After every spec of this process: no log or audit file the proxies wrote holds a private key,
-// a password, a one-time code or a token.
+// After every spec of this process: no log or audit file the proxies (and the sshds behind them)
+// wrote holds a private key, a password, a one-time code or a token.
 var _ = AfterSuite(func() {
 	secrets.Lock()
 	defer secrets.Unlock()
