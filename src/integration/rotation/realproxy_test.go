@@ -290,11 +290,13 @@ func (r *rig) manifestArgs(stage int) []string {
 	if stage > 0 {
 		args = append(args, "-o", r.l.stage(stage))
 	}
-	ops := r.localOps
+	// The exempt list is always set: the job's default exempts loopback, where these specs run.
+	exempt := []string{}
 	if r.exemptLoopback {
-		ops = append(ops[:len(ops):len(ops)], map[string]any{"type": "replace",
-			"path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": loopbackExempt})
+		exempt = loopbackExempt
 	}
+	ops := append(r.localOps[:len(r.localOps):len(r.localOps)], map[string]any{"type": "replace",
+		"path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": exempt})
 	return append(args, "-o", writeYAML(r.dir, "local-ops.yml", ops))
 }
 
@@ -351,9 +353,6 @@ func (r *rig) deploy(stage int) deployment {
 	argv := renderJob(manifestFile, r.l.group, "ssh_proxy", filepath.Join(r.dir, "job-"+itoa(r.deploys)), proxyBinary)
 	Expect(argv).To(HaveLen(3))
 	Expect(argv[1]).To(Equal("-config"))
-	if r.exemptLoopback {
-		ensureExemptLoopback(argv[2])
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	check := exec.CommandContext(ctx, proxyBinary, append([]string{"-check-config"}, argv[2:]...)...)
@@ -374,25 +373,6 @@ func (r *rig) deploy(stage int) deployment {
 // a `noauth` penalty for its source, and a spec checks far more often from one address than an
 // operator would.
 var loopbackExempt = []string{"127.0.0.1/32"}
-
-// ensureExemptLoopback makes sure a rendered ssh_proxy.yml exempts 127.0.0.1 from per-source
-// penalties. The manifest sets diego.ssh_proxy.per_source_penalty_exempt_list; a job without
-// that property renders no list, and then only this key is added to the rendered file.
-func ensureExemptLoopback(configFile string) {
-	GinkgoHelper()
-	data, err := os.ReadFile(configFile)
-	Expect(err).NotTo(HaveOccurred())
-	var cfg map[string]any
-	Expect(yaml.Unmarshal(data, &cfg)).To(Succeed())
-	if list, ok := cfg["per_source_penalty_exempt_list"]; ok {
-		Expect(list).To(ConsistOf(loopbackExempt[0]), "the rendered exempt list")
-		return
-	}
-	cfg["per_source_penalty_exempt_list"] = loopbackExempt
-	out, err := yaml.Marshal(cfg)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(os.WriteFile(configFile, out, 0o600)).To(Succeed())
-}
 
 // currentVariable and nextVariable are the layout's key variables as config-server holds them now.
 func (r *rig) currentVariable() sshValue { return r.cs.get(r.l.variable).Value }
