@@ -82,7 +82,7 @@ func DefaultHardening() Hardening {
 		// share one address): penalising them locks everyone out.
 		PerSourcePenaltyExemptList: []string{"127.0.0.0/8", "::1/128"},
 		Keepalive:                  Keepalive{Interval: 30 * time.Second, CountMax: 3},
-		DrainTimeout: 60 * time.Second,
+		DrainTimeout:               60 * time.Second,
 	}
 }
 
