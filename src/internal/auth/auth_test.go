@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/uaa"
 )
 
@@ -131,7 +132,7 @@ var _ = Describe("Authenticator", func() {
 		Expect(u.calls).To(Equal(0))
 	})
 	It("says UAA is unavailable", func() {
-		u.err = &uaa.UnavailableError{Cause: "connection refused"}
+		u.err = &peer.UnavailableError{Peer: "UAA", Cause: "connection refused"}
 		_, err := a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
 		expectReason(err, auth.ReasonUAAUnavailable)
 	})

@@ -21,6 +21,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/app-ssh/app-ssh/internal/peer"
 )
 
 // BBS routes (cloudfoundry/bbs routes.go) and headers (cloudfoundry/bbs client.go).
@@ -37,17 +39,10 @@ const (
 	maxBody        = 16 << 20
 )
 
-// UnavailableError means the BBS could not be asked or did not answer usefully: a network or
-// TLS error, a timeout, a non-protobuf error answer or an undecodable body.
-type UnavailableError struct {
-	Cause string
-	Err   error
+// unavailable reports BBS as unreachable or answering uselessly (a *peer.UnavailableError).
+func unavailable(cause string, err error) error {
+	return &peer.UnavailableError{Peer: "BBS", Cause: cause, Err: err}
 }
-
-func (e *UnavailableError) Error() string { return "BBS unavailable: " + e.Cause }
-
-// Unwrap returns the underlying error, if any.
-func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // Config says where the BBS is and which mTLS material to use.
 type Config struct {
@@ -122,7 +117,7 @@ func NewClient(cfg Config) (*Client, error) {
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
 // ActualLRPs lists the actual LRPs of processGUID at index (a negative index lists every
-// index). A BBS error answer is returned as *Error; transport trouble as *UnavailableError.
+// index). A BBS error answer is returned as *Error; transport trouble as *peer.UnavailableError.
 func (c *Client) ActualLRPs(ctx context.Context, processGUID string, index int32) ([]ActualLRP, error) {
 	req := ActualLRPsRequest{ProcessGUID: processGUID}
 	if index >= 0 {
@@ -134,7 +129,7 @@ func (c *Client) ActualLRPs(ctx context.Context, processGUID string, index int32
 	}
 	resp, err := UnmarshalActualLRPsResponse(body)
 	if err != nil {
-		return nil, &UnavailableError{Cause: "undecodable ActualLRPsResponse", Err: err}
+		return nil, unavailable("undecodable ActualLRPsResponse", err)
 	}
 	if resp.Error != nil {
 		return nil, resp.Error
@@ -151,7 +146,7 @@ func (c *Client) DesiredLRPByProcessGUID(ctx context.Context, processGUID string
 	}
 	resp, err := UnmarshalDesiredLRPResponse(body)
 	if err != nil {
-		return nil, &UnavailableError{Cause: "undecodable DesiredLRPResponse", Err: err}
+		return nil, unavailable("undecodable DesiredLRPResponse", err)
 	}
 	if resp.Error != nil {
 		return nil, resp.Error
@@ -172,7 +167,7 @@ func (c *Client) post(ctx context.Context, path string, payload []byte) ([]byte,
 	u.Path = c.base.Path + path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(payload))
 	if err != nil {
-		return nil, &UnavailableError{Cause: "building request failed", Err: err}
+		return nil, unavailable("building request failed", err)
 	}
 	req.Header.Set("Content-Type", ProtoContentType)
 	req.Header.Set("Accept", ProtoContentType)
@@ -180,7 +175,7 @@ func (c *Client) post(ctx context.Context, path string, payload []byte) ([]byte,
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, &UnavailableError{Cause: describeNetErr(ctx, err), Err: err}
+		return nil, unavailable(peer.DescribeNetErr(ctx, err), err)
 	}
 	defer resp.Body.Close()
 	if v := resp.Header.Get(RouterErrorHeader); v != "" {
@@ -188,17 +183,17 @@ func (c *Client) post(ctx context.Context, path string, payload []byte) ([]byte,
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, &UnavailableError{Cause: "reading response: " + describeNetErr(ctx, err), Err: err}
+		return nil, unavailable("reading response: "+peer.DescribeNetErr(ctx, err), err)
 	}
 	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mediaType != ProtoContentType {
 		switch {
 		case resp.StatusCode == http.StatusNotFound:
-			return nil, &UnavailableError{Cause: "endpoint " + path + " not found (HTTP 404)"}
+			return nil, unavailable("endpoint "+path+" not found (HTTP 404)", nil)
 		case resp.StatusCode > 299:
-			return nil, &UnavailableError{Cause: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+			return nil, unavailable(fmt.Sprintf("HTTP %d", resp.StatusCode), nil)
 		default:
-			return nil, &UnavailableError{Cause: fmt.Sprintf("unexpected content type %q", mediaType)}
+			return nil, unavailable(fmt.Sprintf("unexpected content type %q", mediaType), nil)
 		}
 	}
 	if resp.StatusCode > 299 {
@@ -206,7 +201,7 @@ func (c *Client) post(ctx context.Context, path string, payload []byte) ([]byte,
 		if e := errorFromBody(body); e != nil {
 			return nil, e
 		}
-		return nil, &UnavailableError{Cause: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+		return nil, unavailable(fmt.Sprintf("HTTP %d", resp.StatusCode), nil)
 	}
 	return body, nil
 }
@@ -230,27 +225,4 @@ func requestID() string {
 	b[8] = (b[8] & 0x3f) | 0x80
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-func describeNetErr(ctx context.Context, err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return "timed out"
-	case errors.Is(ctx.Err(), context.Canceled):
-		return "request canceled"
-	}
-	var ce *tls.CertificateVerificationError
-	if errors.As(err, &ce) {
-		return "TLS: " + ce.Err.Error()
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return oe.Op + ": " + oe.Err.Error()
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }

@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/app-ssh/app-ssh/internal/bbs"
+	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 )
@@ -136,7 +137,7 @@ var _ = Describe("Client against the BBS stand-in", func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			_, err := client.ActualLRPs(ctx, "pg-1", 0)
-			var unavailable *bbs.UnavailableError
+			var unavailable *peer.UnavailableError
 			Expect(errors.As(err, &unavailable)).To(BeTrue(), "got %v", err)
 			Expect(err.Error()).To(HavePrefix("BBS unavailable: "))
 			Expect(err.Error()).To(ContainSubstring(want))
@@ -151,7 +152,7 @@ var _ = Describe("Client against the BBS stand-in", func() {
 		Expect(err).NotTo(HaveOccurred())
 		bad := newClient(writeClientFiles(GinkgoT().TempDir(), ca, stranger), "")
 		_, err = bad.ActualLRPs(context.Background(), "pg-1", 0)
-		var unavailable *bbs.UnavailableError
+		var unavailable *peer.UnavailableError
 		Expect(errors.As(err, &unavailable)).To(BeTrue(), "got %v", err)
 		Expect(stub.Requests()).To(BeEmpty())
 	})
@@ -175,7 +176,7 @@ var _ = Describe("Client against the BBS stand-in", func() {
 	It("reports a closed BBS as unavailable", func() {
 		stub.Close()
 		_, err := client.DesiredLRPByProcessGUID(context.Background(), "pg-1")
-		var unavailable *bbs.UnavailableError
+		var unavailable *peer.UnavailableError
 		Expect(errors.As(err, &unavailable)).To(BeTrue(), "got %v", err)
 	})
 })

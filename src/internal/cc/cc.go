@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/app-ssh/app-ssh/internal/peer"
 )
 
 const (
@@ -31,16 +33,10 @@ var ErrForbidden = errors.New("not authorized, or SSH is disabled for the app or
 // ErrNotFound means the Cloud Controller does not know the app (404).
 var ErrNotFound = errors.New("app or instance not found")
 
-// UnavailableError means the Cloud Controller could not be asked or did not answer usefully.
-type UnavailableError struct {
-	Cause string
-	Err   error
+// unavailable reports Cloud Controller as unreachable or answering uselessly (a *peer.UnavailableError).
+func unavailable(cause string, err error) error {
+	return &peer.UnavailableError{Peer: "Cloud Controller", Cause: cause, Err: err}
 }
-
-func (e *UnavailableError) Error() string { return "Cloud Controller unavailable: " + e.Cause }
-
-// Unwrap returns the underlying error, if any.
-func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // Config says where the Cloud Controller is.
 type Config struct {
@@ -99,7 +95,7 @@ type ccError struct {
 
 // SSHAccess asks GET {InternalURL}/internal/apps/{appGUID}/ssh_access/{index} with
 // "Authorization: bearer <token>". Errors wrap ErrForbidden or ErrNotFound, or are
-// *UnavailableError; none contains the token.
+// *peer.UnavailableError; none contains the token.
 func (c *Client) SSHAccess(ctx context.Context, accessToken, appGUID string, index int) (Access, error) {
 	if appGUID == "" || index < 0 {
 		return Access{}, fmt.Errorf("%w: bad app guid or index", ErrNotFound)
@@ -113,19 +109,19 @@ func (c *Client) SSHAccess(ctx context.Context, accessToken, appGUID string, ind
 	u.RawPath = c.base.EscapedPath() + "/internal/apps/" + url.PathEscape(appGUID) + tail
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return Access{}, &UnavailableError{Cause: "building request failed", Err: err}
+		return Access{}, unavailable("building request failed", err)
 	}
 	req.Header.Set("Authorization", "bearer "+accessToken)
 	req.Header.Set("Accept", "application/json")
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Access{}, &UnavailableError{Cause: describeNetErr(ctx, err), Err: err}
+		return Access{}, unavailable(peer.DescribeNetErr(ctx, err), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return Access{}, &UnavailableError{Cause: "reading response: " + describeNetErr(ctx, err), Err: err}
+		return Access{}, unavailable("reading response: "+peer.DescribeNetErr(ctx, err), err)
 	}
 
 	switch {
@@ -134,10 +130,10 @@ func (c *Client) SSHAccess(ctx context.Context, accessToken, appGUID string, ind
 			ProcessGUID string `json:"process_guid"`
 		}
 		if err := json.Unmarshal(body, &out); err != nil {
-			return Access{}, &UnavailableError{Cause: "malformed ssh_access response", Err: err}
+			return Access{}, unavailable("malformed ssh_access response", err)
 		}
 		if out.ProcessGUID == "" {
-			return Access{}, &UnavailableError{Cause: "ssh_access response has no process_guid"}
+			return Access{}, unavailable("ssh_access response has no process_guid", nil)
 		}
 		return Access{ProcessGUID: out.ProcessGUID}, nil
 	case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden:
@@ -145,9 +141,9 @@ func (c *Client) SSHAccess(ctx context.Context, accessToken, appGUID string, ind
 	case resp.StatusCode == http.StatusNotFound:
 		return Access{}, wrap(ErrNotFound, resp.StatusCode, body)
 	case resp.StatusCode >= 500:
-		return Access{}, &UnavailableError{Cause: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+		return Access{}, unavailable(fmt.Sprintf("HTTP %d", resp.StatusCode), nil)
 	default:
-		return Access{}, &UnavailableError{Cause: fmt.Sprintf("unexpected HTTP %d", resp.StatusCode)}
+		return Access{}, unavailable(fmt.Sprintf("unexpected HTTP %d", resp.StatusCode), nil)
 	}
 }
 
@@ -158,23 +154,4 @@ func wrap(sentinel error, status int, body []byte) error {
 		return fmt.Errorf("%w (HTTP %d, %s)", sentinel, status, e.ErrorCode)
 	}
 	return fmt.Errorf("%w (HTTP %d)", sentinel, status)
-}
-
-func describeNetErr(ctx context.Context, err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return "timed out"
-	case errors.Is(ctx.Err(), context.Canceled):
-		return "request canceled"
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return oe.Op + ": " + oe.Err.Error()
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }

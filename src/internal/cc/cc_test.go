@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/app-ssh/app-ssh/internal/cc"
+	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
@@ -109,7 +110,7 @@ var _ = Describe("Client against the stand-ins", func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			_, err := client.SSHAccess(ctx, tok, "app-1", 0)
-			var unavailable *cc.UnavailableError
+			var unavailable *peer.UnavailableError
 			Expect(errors.As(err, &unavailable)).To(BeTrue(), "got %v", err)
 			Expect(err.Error()).To(HavePrefix("Cloud Controller unavailable: "))
 			Expect(err.Error()).To(ContainSubstring(want))

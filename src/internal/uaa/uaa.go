@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/app-ssh/app-ssh/internal/peer"
 )
 
 // maxBody bounds how much of any UAA response is read.
@@ -31,17 +33,10 @@ var ErrInvalidCode = errors.New("invalid or expired one-time code")
 // problem on the operator's side, not the user's).
 var ErrClientRejected = errors.New("UAA rejected the ssh-proxy client credentials")
 
-// UnavailableError means UAA could not be asked or did not answer usefully: a network error,
-// a timeout, a 5xx answer or a malformed body.
-type UnavailableError struct {
-	Cause string
-	Err   error
+// unavailable reports UAA as unreachable or answering uselessly (a *peer.UnavailableError).
+func unavailable(cause string, err error) error {
+	return &peer.UnavailableError{Peer: "UAA", Cause: cause, Err: err}
 }
-
-func (e *UnavailableError) Error() string { return "UAA unavailable: " + e.Cause }
-
-// Unwrap returns the underlying error, if any.
-func (e *UnavailableError) Unwrap() error { return e.Err }
 
 // Config says where UAA is and how the proxy identifies itself to it.
 type Config struct {
@@ -111,7 +106,7 @@ type errorResponse struct {
 }
 
 // ExchangeCode trades a one-time code from `cf ssh-code` for an access token. Errors are
-// ErrInvalidCode, ErrClientRejected or *UnavailableError; none of them contain the code.
+// ErrInvalidCode, ErrClientRejected or *peer.UnavailableError; none of them contain the code.
 func (c *Client) ExchangeCode(ctx context.Context, code string) (Token, error) {
 	if code == "" {
 		return Token{}, ErrInvalidCode
@@ -127,7 +122,7 @@ func (c *Client) ExchangeCode(ctx context.Context, code string) (Token, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
-		return Token{}, &UnavailableError{Cause: "building request failed", Err: err}
+		return Token{}, unavailable("building request failed", err)
 	}
 	req.SetBasicAuth(c.cfg.ClientID, c.cfg.ClientSecret)
 	req.Header.Set("Accept", "application/json")
@@ -135,18 +130,18 @@ func (c *Client) ExchangeCode(ctx context.Context, code string) (Token, error) {
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return Token{}, &UnavailableError{Cause: describeNetErr(ctx, err), Err: err}
+		return Token{}, unavailable(peer.DescribeNetErr(ctx, err), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return Token{}, &UnavailableError{Cause: "reading response: " + describeNetErr(ctx, err), Err: err}
+		return Token{}, unavailable("reading response: "+peer.DescribeNetErr(ctx, err), err)
 	}
 
 	switch {
 	case resp.StatusCode == http.StatusOK:
 	case resp.StatusCode >= 500:
-		return Token{}, &UnavailableError{Cause: fmt.Sprintf("HTTP %d", resp.StatusCode)}
+		return Token{}, unavailable(fmt.Sprintf("HTTP %d", resp.StatusCode), nil)
 	case resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized:
 		var e errorResponse
 		_ = json.Unmarshal(body, &e)
@@ -157,15 +152,15 @@ func (c *Client) ExchangeCode(ctx context.Context, code string) (Token, error) {
 	case resp.StatusCode == http.StatusForbidden:
 		return Token{}, ErrClientRejected
 	default:
-		return Token{}, &UnavailableError{Cause: fmt.Sprintf("unexpected HTTP %d", resp.StatusCode)}
+		return Token{}, unavailable(fmt.Sprintf("unexpected HTTP %d", resp.StatusCode), nil)
 	}
 
 	var tr tokenResponse
 	if err := json.Unmarshal(body, &tr); err != nil {
-		return Token{}, &UnavailableError{Cause: "malformed token response", Err: err}
+		return Token{}, unavailable("malformed token response", err)
 	}
 	if tr.AccessToken == "" {
-		return Token{}, &UnavailableError{Cause: "token response has no access_token"}
+		return Token{}, unavailable("token response has no access_token", nil)
 	}
 	if tr.TokenType == "" {
 		tr.TokenType = "bearer"
@@ -200,24 +195,4 @@ func Claims(jwt string) (subject, userName string) {
 		subject = claims.Sub
 	}
 	return subject, claims.UserName
-}
-
-// describeNetErr turns a transport error into a short cause without echoing URLs' secrets.
-func describeNetErr(ctx context.Context, err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return "timed out"
-	case errors.Is(ctx.Err(), context.Canceled):
-		return "request canceled"
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return oe.Op + ": " + oe.Err.Error()
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
-	}
-	return err.Error()
 }

@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
 	"github.com/app-ssh/app-ssh/internal/uaa"
@@ -99,7 +100,7 @@ var _ = Describe("Client against the UAA stand-in", func() {
 		Expect(err).NotTo(HaveOccurred())
 		defer bad.Close()
 		_, err = bad.ExchangeCode(context.Background(), stub.IssueCode())
-		var unavailable *uaa.UnavailableError
+		var unavailable *peer.UnavailableError
 		Expect(errors.As(err, &unavailable)).To(BeTrue(), "want TLS failure, got %v", err)
 		Expect(stub.Exchanges()).To(Equal(0))
 	})
@@ -110,7 +111,7 @@ var _ = Describe("Client against the UAA stand-in", func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			_, err := client.ExchangeCode(ctx, stub.IssueCode())
-			var unavailable *uaa.UnavailableError
+			var unavailable *peer.UnavailableError
 			Expect(errors.As(err, &unavailable)).To(BeTrue(), "got %v", err)
 			Expect(err.Error()).To(HavePrefix("UAA unavailable: "))
 			Expect(err.Error()).To(ContainSubstring(want))
@@ -124,7 +125,7 @@ var _ = Describe("Client against the UAA stand-in", func() {
 	It("reports a closed server as unavailable", func() {
 		stub.Close()
 		_, err := client.ExchangeCode(context.Background(), "abc")
-		var unavailable *uaa.UnavailableError
+		var unavailable *peer.UnavailableError
 		Expect(errors.As(err, &unavailable)).To(BeTrue(), "got %v", err)
 	})
 })
