@@ -64,7 +64,9 @@ module JobHelpers
     path
   end
 
+  # cf-deployment v58's reference files: $APP_SSH_CF_DEPLOYMENT_DIR, else ../shared/cf-deployment
+  # beside the repository (where CI puts it).
   def self.cf_deployment_dir
-    File.expand_path('../shared/cf-deployment', REPO_ROOT)
+    File.expand_path(ENV.fetch('APP_SSH_CF_DEPLOYMENT_DIR', '../shared/cf-deployment'), REPO_ROOT)
   end
 end

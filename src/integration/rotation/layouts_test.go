@@ -27,7 +27,7 @@ func renderProps(path string, args ...string) proxyProps {
 }
 
 var _ = Describe("rotation ops files for every layout", func() {
-	cf := func() string { return filepath.Join(repoRoot, "..", "shared", "cf-deployment") }
+	cf := func() string { return cfDeploymentPath() }
 
 	DescribeTable("each stage presents, announces and publishes the right variable",
 		func(layout string, stage int) {

@@ -177,7 +177,7 @@ func (l layout) props() string {
 var (
 	cfDeploymentLayout = layout{
 		name: "cf-deployment",
-		base: []string{filepath.Join("..", "shared", "cf-deployment", "cf-deployment.yml"),
+		base: []string{cfDeploymentPath("cf-deployment.yml"),
 			"-o", "operations/use-app-ssh-release.yml", "-o", "operations/enable-app-ssh.yml"},
 		stage:      func(n int) string { return "operations/rotate-host-key/stage" + itoa(n) + ".yml" },
 		group:      "scheduler",

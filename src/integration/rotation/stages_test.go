@@ -47,7 +47,7 @@ func bosh(args ...string) []byte {
 // render interpolates cf-deployment with our base ops files, one stage file and the variable
 // values read back from config-server, the way the director would.
 func render(varsFile, stageFile string) rendered {
-	cf := filepath.Join(repoRoot, "..", "shared", "cf-deployment", "cf-deployment.yml")
+	cf := cfDeploymentPath("cf-deployment.yml")
 	args := []string{"int", cf,
 		"-o", "operations/use-app-ssh-release.yml",
 		"-o", "operations/enable-app-ssh.yml",

@@ -2,6 +2,8 @@ package rotation_test
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	. "github.com/onsi/gomega"
@@ -19,3 +21,15 @@ func closedPort() int {
 }
 
 func netSplit(addr string) (string, string, error) { return net.SplitHostPort(addr) }
+
+// cfDeploymentPath names a file of the cf-deployment v58 reference data:
+// $APP_SSH_CF_DEPLOYMENT_DIR, else ../shared/cf-deployment beside the repository. Called before
+// repoRoot is known (package variables), it gives a path relative to the repository root, where
+// every bosh command of this suite runs.
+func cfDeploymentPath(parts ...string) string {
+	dir := os.Getenv("APP_SSH_CF_DEPLOYMENT_DIR")
+	if dir == "" {
+		dir = filepath.Join(repoRoot, "..", "shared", "cf-deployment")
+	}
+	return filepath.Join(append([]string{dir}, parts...)...)
+}
