@@ -14,8 +14,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
+	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/proxy"
 	"github.com/app-ssh/app-ssh/internal/version"
 )
 
@@ -63,9 +66,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := serve(ctx, cfg, stderr); err != nil {
+	if err := proxy.Run(ctx, cfg, stderr); err != nil {
 		fmt.Fprintf(stderr, "ssh-proxy: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// loadConfig loads and validates; each problem is one line naming the key.
+func loadConfig(path string) (*proxyconfig.Config, []string) {
+	cfg, err := proxyconfig.Load(path)
+	if err != nil {
+		var out []string
+		for _, l := range strings.Split(err.Error(), "\n") {
+			out = append(out, path+": "+l)
+		}
+		return nil, out
+	}
+	var out []string
+	for _, e := range cfg.Validate() {
+		out = append(out, e.Error())
+	}
+	return cfg, out
 }

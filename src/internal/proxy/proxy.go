@@ -1,11 +1,13 @@
-package main
+// Package proxy assembles the ssh-proxy from its validated configuration: the UAA, Cloud
+// Controller and BBS clients, the authenticators and target resolvers, host keys, pre-auth
+// limits, metrics and audit, and the SSH server that ties them together.
+package proxy
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"golang.org/x/crypto/ssh"
 
@@ -19,23 +21,6 @@ import (
 	"github.com/app-ssh/app-ssh/internal/uaa"
 	"github.com/app-ssh/app-ssh/internal/version"
 )
-
-// loadConfig loads and validates; each problem is one line naming the key.
-func loadConfig(path string) (*proxyconfig.Config, []string) {
-	cfg, err := proxyconfig.Load(path)
-	if err != nil {
-		var out []string
-		for _, l := range strings.Split(err.Error(), "\n") {
-			out = append(out, path+": "+l)
-		}
-		return nil, out
-	}
-	var out []string
-	for _, e := range cfg.Validate() {
-		out = append(out, e.Error())
-	}
-	return cfg, out
-}
 
 // ccAccess adapts cc.Client to auth.AccessChecker.
 type ccAccess struct{ c *cc.Client }
@@ -51,7 +36,10 @@ func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index in
 	return acc.ProcessGUID, nil
 }
 
-func serve(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
+// Run serves SSH as configured by cfg (which must have passed Validate) until ctx is done, then
+// drains and returns. It writes its JSON log to logOut. Everything it opens (clients, the
+// metrics endpoint, the audit log, listeners) is closed before it returns.
+func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 	logger, err := logging.New(logOut, cfg.LogLevel, "ssh-proxy")
 	if err != nil {
 		return fmt.Errorf("log_level: %w", err)
