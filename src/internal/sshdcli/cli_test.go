@@ -1,4 +1,4 @@
-package main
+package sshdcli
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 var _ = Describe("sshd command line", func() {
 	runArgs := func(args ...string) (int, string, string) {
 		var out, errOut bytes.Buffer
-		code := run(append([]string{"sshd"}, args...), &out, &errOut)
+		code := Main(append([]string{"sshd"}, args...), &out, &errOut)
 		return code, out.String(), errOut.String()
 	}
 

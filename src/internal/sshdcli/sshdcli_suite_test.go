@@ -1,4 +1,4 @@
-package main
+package sshdcli
 
 import (
 	"testing"
@@ -9,5 +9,5 @@ import (
 
 func TestSSHDCommand(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "cmd/sshd suite")
+	RunSpecs(t, "sshdcli suite")
 }

@@ -1,4 +1,4 @@
-package main
+package sshdcli
 
 import "github.com/app-ssh/app-ssh/internal/sshd"
 
