@@ -1,0 +1,344 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/cc"
+	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/peer"
+	"github.com/app-ssh/app-ssh/internal/server"
+)
+
+// lockedBuffer collects log output written from other goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// logField returns the string field key of the first JSON log line whose msg is msg.
+func logField(log, msg, key string) (string, bool) {
+	sc := bufio.NewScanner(strings.NewReader(log))
+	for sc.Scan() {
+		var m map[string]any
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != msg {
+			continue
+		}
+		v, ok := m[key].(string)
+		return v, ok
+	}
+	return "", false
+}
+
+// newKey returns a fresh ed25519 key as PEM and its public half.
+func newKey() ([]byte, ssh.PublicKey) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	Expect(err).NotTo(HaveOccurred())
+	sshPub, err := ssh.NewPublicKey(pub)
+	Expect(err).NotTo(HaveOccurred())
+	return pem.EncodeToMemory(block), sshPub
+}
+
+var _ = Describe("ccAccess", func() {
+	var access ccAccess
+
+	BeforeEach(func() {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/internal/apps/app/ssh_access/0":
+				_, _ = io.WriteString(w, `{"process_guid":"proc-guid"}`)
+			case "/internal/apps/app/ssh_access/1":
+				w.WriteHeader(http.StatusForbidden)
+			case "/internal/apps/app/ssh_access/2":
+				w.WriteHeader(http.StatusNotFound)
+			default:
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}))
+		DeferCleanup(srv.Close)
+		c, err := cc.NewClient(cc.Config{InternalURL: srv.URL, Timeout: 5 * time.Second})
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
+		access = ccAccess{c}
+	})
+
+	It("returns the process guid the Cloud Controller grants", func() {
+		pg, err := access.SSHAccess(context.Background(), "token", "app", 0)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(pg).To(Equal("proc-guid"))
+	})
+
+	It("turns refusals and unknown apps into auth.ErrAccessDenied, keeping the cause", func() {
+		_, err := access.SSHAccess(context.Background(), "token", "app", 1)
+		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
+		Expect(errors.Is(err, cc.ErrForbidden)).To(BeTrue())
+		_, err = access.SSHAccess(context.Background(), "token", "app", 2)
+		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
+		Expect(errors.Is(err, cc.ErrNotFound)).To(BeTrue())
+	})
+
+	It("passes an unavailable Cloud Controller through, not as a denial", func() {
+		_, err := access.SSHAccess(context.Background(), "token", "app", 3)
+		Expect(err).To(HaveOccurred())
+		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeFalse())
+		var ue *peer.UnavailableError
+		Expect(errors.As(err, &ue)).To(BeTrue())
+	})
+})
+
+var _ = Describe("staticTargets", func() {
+	var (
+		cfg    *proxyconfig.Config
+		keyPEM []byte
+		pub    ssh.PublicKey
+	)
+
+	BeforeEach(func() {
+		keyPEM, pub = newKey()
+		c := proxyconfig.Default()
+		cfg = &c
+		cfg.EnableCFAuth = false
+		cfg.StaticTargets = []proxyconfig.StaticTarget{{
+			Name: "db", Instances: []string{"127.0.0.1:1001", "127.0.0.1:1002"},
+			HostFingerprint: "SHA256:abc", PrivateKey: string(keyPEM), User: "admin",
+			AuthorizedKeys: []string{string(ssh.MarshalAuthorizedKey(pub))},
+		}}
+	})
+
+	It("authorizes the target's keys and resolves its instances with the login key", func() {
+		a, r, err := staticTargets(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = a.VerifiedKey("db/1", pub)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = a.VerifiedKey("db/2", pub)
+		Expect(err).To(HaveOccurred(), "db has two instances")
+		_, other := newKey()
+		_, err = a.VerifiedKey("db/0", other)
+		Expect(err).To(HaveOccurred())
+
+		t, err := r.Resolve("db", 1)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.Address).To(Equal("127.0.0.1:1002"))
+		Expect(t.Route.HostFingerprint).To(Equal("SHA256:abc"))
+		Expect(t.Route.User).To(Equal("admin"))
+		Expect(t.Route.PrivateKey).To(Equal(string(keyPEM)))
+	})
+
+	It("accepts the diego credentials as a password only with enable_diego_auth", func() {
+		cfg.DiegoCredentials = "sekrit"
+		a, _, err := staticTargets(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = a.Password("db/0", []byte("sekrit"))
+		Expect(err).To(HaveOccurred())
+
+		cfg.EnableDiegoAuth = true
+		a, _, err = staticTargets(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = a.Password("db/0", []byte("sekrit"))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = a.Password("db/0", []byte("wrong"))
+		Expect(err).To(HaveOccurred())
+	})
+
+	It("names the bad key of the bad entry", func() {
+		cfg.StaticTargets = append(cfg.StaticTargets, proxyconfig.StaticTarget{
+			Name: "web", Instances: []string{"127.0.0.1:1003"}, HostFingerprint: "SHA256:abc",
+			PrivateKey: string(keyPEM), AuthorizedKeys: []string{"not a key"},
+		})
+		_, _, err := staticTargets(cfg)
+		Expect(err).To(MatchError(HavePrefix("static_targets[1].authorized_keys[0]: ")))
+
+		cfg.StaticTargets[1].AuthorizedKeys = nil
+		cfg.StaticTargets[1].PrivateKey = ""
+		cfg.StaticTargets[1].PrivateKeyFile = filepath.Join(GinkgoT().TempDir(), "missing")
+		_, _, err = staticTargets(cfg)
+		Expect(err).To(MatchError(HavePrefix("static_targets[1].private_key_file: ")))
+
+		cfg.StaticTargets[1] = cfg.StaticTargets[0]
+		_, _, err = staticTargets(cfg)
+		Expect(err).To(MatchError(HavePrefix("static_targets: ")))
+	})
+})
+
+var _ = Describe("hardening", func() {
+	var (
+		cfg    *proxyconfig.Config
+		logBuf *lockedBuffer
+		logger *slog.Logger
+	)
+
+	BeforeEach(func() {
+		c := proxyconfig.Default()
+		cfg = &c
+		logBuf = &lockedBuffer{}
+		logger = slog.New(slog.NewJSONHandler(logBuf, nil))
+	})
+
+	It("copies the limits into the server config", func() {
+		cfg.MaxAuthTries, cfg.MaxConnections = 3, 7
+		cfg.Keepalive = proxyconfig.Keepalive{Interval: 9 * time.Second, CountMax: 4}
+		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"10.0.0.0/8"}}
+		var sc server.Config
+		closeAll, err := hardening(cfg, &sc, logger)
+		Expect(err).NotTo(HaveOccurred())
+		closeAll()
+		Expect(sc.MaxAuthTries).To(Equal(3))
+		Expect(sc.MaxConnections).To(Equal(7))
+		Expect(sc.KeepaliveInterval).To(Equal(9 * time.Second))
+		Expect(sc.KeepaliveCountMax).To(Equal(4))
+		Expect(sc.PreauthIdleTimeout).To(Equal(cfg.PreauthIdleTimeout))
+		Expect(sc.DrainTimeout).To(Equal(cfg.DrainTimeout))
+		Expect(sc.Penalties).NotTo(BeNil())
+		Expect(sc.ProxyProtocol).NotTo(BeNil())
+		Expect(sc.Metrics).NotTo(BeNil())
+		Expect(sc.Audit).To(BeNil())
+
+		cfg.PerSourcePenalties.Enabled, cfg.ProxyProtocol.Enabled = false, false
+		sc = server.Config{}
+		closeAll, err = hardening(cfg, &sc, logger)
+		Expect(err).NotTo(HaveOccurred())
+		closeAll()
+		Expect(sc.Penalties).To(BeNil())
+		Expect(sc.ProxyProtocol).To(BeNil())
+	})
+
+	It("names the key of a value it cannot use", func() {
+		cfg.MaxStartups = "lots"
+		_, err := hardening(cfg, &server.Config{}, logger)
+		Expect(err).To(MatchError(HavePrefix("max_startups: ")))
+
+		cfg.MaxStartups = "10:30:100"
+		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"nope"}}
+		_, err = hardening(cfg, &server.Config{}, logger)
+		Expect(err).To(MatchError(HavePrefix("proxy_protocol.allowed_cidrs: ")))
+	})
+
+	It("serves metrics and opens the audit log until the returned func closes them", func() {
+		cfg.Metrics.Address = "127.0.0.1:0"
+		cfg.AuditLogFile = filepath.Join(GinkgoT().TempDir(), "audit", "audit.log")
+		var sc server.Config
+		closeAll, err := hardening(cfg, &sc, logger)
+		Expect(err).NotTo(HaveOccurred())
+		addr, ok := logField(logBuf.String(), "ssh-proxy.metrics-listening", "address")
+		Expect(ok).To(BeTrue(), logBuf.String())
+		Expect(sc.Audit).NotTo(BeNil())
+		Expect(cfg.AuditLogFile).To(BeAnExistingFile())
+
+		client := &http.Client{Timeout: 5 * time.Second}
+		resp, err := client.Get("http://" + addr + "/metrics")
+		Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		client.CloseIdleConnections()
+
+		closeAll()
+		_, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		Expect(err).To(HaveOccurred(), "the metrics endpoint is closed")
+	})
+
+	It("closes the metrics endpoint when the audit log cannot be opened", func() {
+		blocker := filepath.Join(GinkgoT().TempDir(), "file")
+		Expect(os.WriteFile(blocker, nil, 0o600)).To(Succeed())
+		cfg.Metrics.Address = "127.0.0.1:0"
+		cfg.AuditLogFile = filepath.Join(blocker, "audit.log")
+		_, err := hardening(cfg, &server.Config{}, logger)
+		Expect(err).To(MatchError(HavePrefix("audit_log_file: ")))
+		addr, ok := logField(logBuf.String(), "ssh-proxy.metrics-listening", "address")
+		Expect(ok).To(BeTrue(), logBuf.String())
+		_, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		Expect(err).To(HaveOccurred(), "the metrics endpoint is closed")
+	})
+})
+
+var _ = Describe("Run", func() {
+	var cfg *proxyconfig.Config
+
+	BeforeEach(func() {
+		dir := GinkgoT().TempDir()
+		hostKey, hostPub := newKey()
+		hostKeyFile := filepath.Join(dir, "host_key")
+		Expect(os.WriteFile(hostKeyFile, hostKey, 0o600)).To(Succeed())
+		loginKey, pub := newKey()
+		c := proxyconfig.Default()
+		cfg = &c
+		cfg.Address = "127.0.0.1:0"
+		cfg.HostKeyFiles = []string{hostKeyFile}
+		cfg.EnableCFAuth = false
+		cfg.StaticTargets = []proxyconfig.StaticTarget{{
+			Name: "db", Instances: []string{"127.0.0.1:1001"}, HostFingerprint: ssh.FingerprintSHA256(hostPub),
+			PrivateKey: string(loginKey), AuthorizedKeys: []string{string(ssh.MarshalAuthorizedKey(pub))},
+		}}
+		Expect(cfg.Validate()).To(BeEmpty())
+	})
+
+	It("serves SSH until the context ends, logging start and exit", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		logBuf := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg, logBuf) }()
+
+		var addr string
+		Eventually(func() bool {
+			var ok bool
+			addr, ok = logField(logBuf.String(), "ssh-proxy.starting", "address")
+			return ok
+		}, 10*time.Second, 10*time.Millisecond).Should(BeTrue())
+
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(conn.SetDeadline(time.Now().Add(10 * time.Second))).To(Succeed())
+		banner, err := bufio.NewReader(conn).ReadString('\n')
+		_ = conn.Close()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(banner).To(HavePrefix("SSH-2.0-"))
+
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+		_, ok := logField(logBuf.String(), "ssh-proxy.exited", "msg")
+		Expect(ok).To(BeTrue(), logBuf.String())
+	})
+
+	It("names the config key behind a start-up failure", func() {
+		cfg.HostKeyFiles = []string{filepath.Join(GinkgoT().TempDir(), "missing")}
+		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("host_key_files[0]: ")))
+
+		cfg.LogLevel = "loud"
+		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_level: ")))
+	})
+})
