@@ -115,7 +115,7 @@ type Problem struct {
 func (p Problem) String() string { return p.Key + ": " + p.Message }
 
 // Names maps each setting to the name a message should use for it. YAMLNames is the default;
-// cmd/sshd substitutes flag names for settings given as flags.
+// internal/sshdcli substitutes flag names for settings given as flags.
 type Names struct {
 	Address, HostKey, AuthorizedKeys, AllowUnauthenticatedClients                 string
 	Ciphers, MACs, KeyExchanges, HostKeyAlgorithms                                string
