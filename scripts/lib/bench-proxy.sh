@@ -252,7 +252,8 @@ bp_transfer() {
   case "${kind}" in
     upload)
       bytes="${BP_UP_BYTES}"
-      head -c "${bytes}" /dev/zero | bp_key_ssh "${path}" "${cipher}" 'cat > /dev/null' ;;
+      head -c "${bytes}" /dev/zero | bp_key_ssh "${path}" "${cipher}" 'cat > /dev/null' ||
+        bp_die "upload via ${path} (${cipher}) failed" ;;
     download)
       bytes="${BP_UP_BYTES}"
       local got
@@ -261,7 +262,8 @@ bp_transfer() {
     scp)
       bytes="${BP_SCP_BYTES}"
       rm -f "${BP_WORK}/dst/f"
-      bp_key_scp "${path}" "${cipher}" "${BP_WORK}/scp-src" "${BP_WORK}/dst/f" ;;
+      bp_key_scp "${path}" "${cipher}" "${BP_WORK}/scp-src" "${BP_WORK}/dst/f" ||
+        bp_die "scp via ${path} (${cipher}) failed" ;;
   esac
   t1="${EPOCHREALTIME}"
   if [ "${kind}" = scp ]; then
@@ -286,7 +288,7 @@ bp_throughput() {
         # Rotate which path goes first so neighbours and caches hit all of them alike.
         for j in "${!paths[@]}"; do
           path="${paths[$(((i + j) % ${#paths[@]}))]}"
-          r="$(bp_transfer "${kind}" "${path}" "${cipher}")"
+          r="$(bp_transfer "${kind}" "${path}" "${cipher}")" || bp_die "${kind} via ${path} (${cipher}) failed"
           echo "${r}" >>"${BP_WORK}/t.${path}"
         done
       done
@@ -320,6 +322,7 @@ bp_connect_once() {
     cf) "${BP_STANDINS}" code -dir "${BP_WORK}/cf" >"${BP_WORK}/password" ;;
   esac
   t0="${EPOCHREALTIME}"
+  local rc=0
   case "${path}" in
     direct) bp_key_ssh direct "${cipher}" true ;;
     openssh) bp_key_ssh openssh "${cipher}" true ;;
@@ -331,8 +334,9 @@ bp_connect_once() {
         timeout "${BP_STEP_TIMEOUT}" ssh "${BP_SSH_OPTS[@]}" -o PreferredAuthentications=password \
         -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 -o Ciphers="${cipher}" \
         -p "${BP_PORT_PROXY}" -l "${user}" 127.0.0.1 true </dev/null ;;
-  esac
+  esac || rc=$?
   t1="${EPOCHREALTIME}"
+  [ "${rc}" = 0 ] || { echo "ssh ... true (${path}) exited ${rc}" >&2; return 1; }
   awk -v a="${t0}" -v b="${t1}" 'BEGIN {printf "%.1f\n", (b - a) * 1000}'
 }
 
@@ -344,7 +348,9 @@ bp_latency() {
   # Interleave the paths so drift on a shared machine hits each alike.
   for i in $(seq "${BP_CONNECTS}"); do
     for path in "${paths[@]}"; do
-      bp_connect_once "${path}" >>"${BP_WORK}/l.${path}" || bp_die "ssh ... true (${path}) failed"
+      local ms
+      ms="$(bp_connect_once "${path}")" || bp_die "ssh ... true (${path}) failed"
+      echo "${ms}" >>"${BP_WORK}/l.${path}"
     done
   done
   local md
