@@ -30,10 +30,22 @@ bp_mode() {
 }
 
 bp_log() { printf '==> %s\n' "$*" >&2; }
-bp_die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+# bp_die also shows the servers' last log lines (they never hold keys, passwords or codes).
+bp_die() {
+  printf 'bench: %s\n' "$*" >&2
+  local f
+  for f in sshd proxy; do
+    if [ -n "${BP_WORK}" ] && [ -s "${BP_WORK}/${f}.log" ]; then
+      printf -- '--- last lines of the %s log\n' "${f}" >&2
+      tail -n 5 "${BP_WORK}/${f}.log" >&2
+    fi
+  done
+  exit 1
+}
 
+# bp_free_port prints a loopback port that was free a moment ago (ruby: scripts/test installs it).
 bp_free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); puts s.addr[1]; s.close'
 }
 
 # bp_wait_port PORT PID: up to 30 s for PORT to accept connections while PID lives.
@@ -158,7 +170,7 @@ EOF
   done
   [ -s "${w}/cf/standins.json" ] || bp_die "cf-standins did not become ready"
   local sj="${w}/cf/standins.json"
-  field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "${sj}" "$1"; }
+  field() { ruby -rjson -e 'puts JSON.parse(File.read(ARGV[0])).fetch(ARGV[1])' "${sj}" "$1"; }
   BP_PROCESS_GUID="$(field process_guid)"
   BP_APP_GUID="$(field app_guid)"
 
