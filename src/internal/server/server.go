@@ -28,6 +28,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/limits"
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
+	"github.com/app-ssh/app-ssh/internal/quickack"
 	"github.com/app-ssh/app-ssh/internal/relay"
 )
 
@@ -395,9 +396,12 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	}
 	defer releaseStartup()
 
-	var conn net.Conn = nc
+	// Acknowledge at once during the handshake: OpenSSH's client keeps Nagle on for
+	// non-interactive sessions, and each of its back-to-back handshake packets would otherwise
+	// wait for the ~40 ms delayed ACK. It sees the TCP connection, so it wraps first.
+	conn, qa := quickack.Wrap(nc)
 	if s.cfg.ProxyProtocol != nil {
-		pc, err := s.cfg.ProxyProtocol.Wrap(nc)
+		pc, err := s.cfg.ProxyProtocol.Wrap(conn)
 		if err != nil {
 			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", err.Error())
 			return
@@ -417,6 +421,7 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	stopH := context.AfterFunc(hctx, ic.interrupt)
 	st := &connState{remote: remote}
 	sc, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(hctx, st, ic))
+	qa.Done()
 	handshakeInterrupted := !stopH()
 	graceExpired := errors.Is(hctx.Err(), context.DeadlineExceeded) || !time.Now().Before(grace)
 	hcancel()
