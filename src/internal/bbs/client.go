@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -101,16 +100,7 @@ func NewClient(cfg Config) (*Client, error) {
 		ServerName:   cfg.ServerName,
 		MinVersion:   tls.VersionTLS12,
 	}
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tlsCfg,
-		TLSHandshakeTimeout:   cfg.Timeout,
-		ResponseHeaderTimeout: cfg.Timeout,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   8,
-		ForceAttemptHTTP2:     true,
-	}
-	return &Client{base: u, timeout: cfg.Timeout, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+	return &Client{base: u, timeout: cfg.Timeout, http: peer.HTTPClient(tlsCfg, cfg.Timeout, 8)}, nil
 }
 
 // Close releases idle connections.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -68,19 +67,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   cfg.Timeout,
-		ResponseHeaderTimeout: cfg.Timeout,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   4,
-		ForceAttemptHTTP2:     true,
-	}
-	if cfg.TLS != nil {
-		tr.TLSClientConfig = cfg.TLS.Clone()
-	}
-	return &Client{base: u, timeout: cfg.Timeout, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}, nil
+	return &Client{base: u, timeout: cfg.Timeout, http: peer.HTTPClient(cfg.TLS, cfg.Timeout, 4)}, nil
 }
 
 // Close releases idle connections.

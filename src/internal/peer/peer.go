@@ -8,7 +8,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"net/url"
+	"time"
 )
 
 // UnavailableError means a peer could not be asked or did not answer usefully: a network or
@@ -49,4 +51,23 @@ func DescribeNetErr(ctx context.Context, err error) string {
 		return ue.Err.Error()
 	}
 	return err.Error()
+}
+
+// HTTPClient is the HTTP client of one peer: the dial, the TLS handshake, the wait for response
+// headers and the whole exchange are each bounded by timeout (a caller's context may end a
+// request sooner). tlsCfg (cloned) is used for https; nil means the system roots. Idle
+// connections are kept for reuse, at most maxIdlePerHost per host.
+func HTTPClient(tlsCfg *tls.Config, timeout time.Duration, maxIdlePerHost int) *http.Client {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   timeout,
+		ResponseHeaderTimeout: timeout,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		ForceAttemptHTTP2:     true,
+	}
+	if tlsCfg != nil {
+		tr.TLSClientConfig = tlsCfg.Clone()
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}
 }

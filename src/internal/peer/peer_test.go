@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -47,5 +50,45 @@ func TestDescribeNetErr(t *testing.T) {
 		if got := peer.DescribeNetErr(c.ctx, c.err); got != c.want {
 			t.Errorf("DescribeNetErr(%v) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+func TestHTTPClientBoundsAHangingPeerAndUsesItsTLSConfig(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	defer close(release)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	untrusting := peer.HTTPClient(nil, 2*time.Second, 1)
+	if _, err := untrusting.Get(srv.URL); err == nil {
+		t.Fatal("a client without the peer's CA accepted its certificate")
+	}
+
+	c := peer.HTTPClient(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, 200*time.Millisecond, 1)
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("trusted request failed: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "ok" {
+		t.Fatalf("body %q", body)
+	}
+	_, err = c.Get(srv.URL + "/hang")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("a hanging peer gave %v, want a timeout", err)
 	}
 }
