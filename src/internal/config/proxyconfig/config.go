@@ -14,13 +14,13 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/app-ssh/app-ssh/internal/config/sshalgo"
 	"github.com/app-ssh/app-ssh/internal/logging"
 )
 
@@ -191,18 +191,15 @@ func (c *Config) Validate() []error {
 		}
 	}
 
-	supported, insecure := ssh.SupportedAlgorithms(), ssh.InsecureAlgorithms()
-	checkAlgos := func(key, what string, names, ok1, ok2 []string) {
-		for _, n := range names {
-			if !slices.Contains(ok1, n) && !slices.Contains(ok2, n) {
-				add(key, "unsupported %s %q", what, n)
-			}
+	checkAlgos := func(key, what string, kind sshalgo.Kind, names []string) {
+		for _, n := range sshalgo.Unknown(kind, names) {
+			add(key, "unsupported %s %q", what, n)
 		}
 	}
-	checkAlgos("allowed_ciphers", "cipher", c.AllowedCiphers, supported.Ciphers, insecure.Ciphers)
-	checkAlgos("allowed_macs", "MAC", c.AllowedMACs, supported.MACs, insecure.MACs)
-	checkAlgos("allowed_key_exchanges", "key exchange", c.AllowedKeyExchanges, supported.KeyExchanges, insecure.KeyExchanges)
-	checkAlgos("allowed_host_key_algorithms", "host key algorithm", c.AllowedHostKeyAlgorithms, supported.HostKeys, insecure.HostKeys)
+	checkAlgos("allowed_ciphers", "cipher", sshalgo.Cipher, c.AllowedCiphers)
+	checkAlgos("allowed_macs", "MAC", sshalgo.MAC, c.AllowedMACs)
+	checkAlgos("allowed_key_exchanges", "key exchange", sshalgo.KeyExchange, c.AllowedKeyExchanges)
+	checkAlgos("allowed_host_key_algorithms", "host key algorithm", sshalgo.HostKey, c.AllowedHostKeyAlgorithms)
 
 	if c.IdleConnectionTimeout < 0 {
 		add("idle_connection_timeout", "must not be negative")

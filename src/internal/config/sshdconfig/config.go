@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/app-ssh/app-ssh/internal/config/sshalgo"
 	"github.com/app-ssh/app-ssh/internal/logging"
 )
 
@@ -170,23 +171,20 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 		add(n.KeepaliveCountMax, "must be between 1 and 1000, got %d", c.KeepaliveCountMax)
 	}
 
-	sup, insec := ssh.SupportedAlgorithms(), ssh.InsecureAlgorithms()
-	checkAlgs := func(key string, list, a, b []string) {
-		for _, name := range list {
+	checkAlgs := func(key string, kind sshalgo.Kind, list []string) {
+		for _, name := range sshalgo.Unknown(kind, list) {
 			if name == "" {
 				add(key, "empty algorithm name")
-				continue
-			}
-			if !slices.Contains(a, name) && !slices.Contains(b, name) {
+			} else {
 				add(key, "unsupported algorithm %q", name)
 			}
 		}
 	}
-	checkAlgs(n.Ciphers, c.AllowedCiphers, sup.Ciphers, insec.Ciphers)
-	checkAlgs(n.MACs, c.AllowedMACs, sup.MACs, insec.MACs)
-	checkAlgs(n.KeyExchanges, c.AllowedKeyExchanges, sup.KeyExchanges, insec.KeyExchanges)
+	checkAlgs(n.Ciphers, sshalgo.Cipher, c.AllowedCiphers)
+	checkAlgs(n.MACs, sshalgo.MAC, c.AllowedMACs)
+	checkAlgs(n.KeyExchanges, sshalgo.KeyExchange, c.AllowedKeyExchanges)
 	before := len(probs)
-	checkAlgs(n.HostKeyAlgorithms, c.AllowedHostKeyAlgorithms, sup.HostKeys, insec.HostKeys)
+	checkAlgs(n.HostKeyAlgorithms, sshalgo.HostKey, c.AllowedHostKeyAlgorithms)
 	hostKeyAlgsOK := len(probs) == before
 
 	for i, line := range c.AuthorizedKeys {
