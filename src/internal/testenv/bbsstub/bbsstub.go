@@ -7,13 +7,11 @@ package bbsstub
 import (
 	"crypto/tls"
 	"io"
-	"log"
-	"net"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/app-ssh/app-ssh/internal/bbs"
+	"github.com/app-ssh/app-ssh/internal/testenv/standin"
 )
 
 // Mode is the stand-in's fault-injection state.
@@ -43,16 +41,9 @@ const maxRequestBytes = 1 << 20
 
 // Server is a running BBS stand-in on 127.0.0.1.
 type Server struct {
-	ln      net.Listener
-	srv     *http.Server
-	baseURL string
-	serveWG sync.WaitGroup
-	reqWG   sync.WaitGroup
-	closing chan struct{}
-	once    sync.Once
+	core *standin.Server
 
 	mu       sync.Mutex
-	closed   bool
 	mode     Mode
 	errResp  bbs.Error
 	desired  map[string]bbs.DesiredLRP
@@ -70,14 +61,7 @@ func New(tlsCfg *tls.Config) *Server {
 	cfg := tlsCfg.Clone()
 	cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	cfg.NextProtos = []string{"http/1.1"}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic("bbsstub: listen: " + err.Error())
-	}
 	s := &Server{
-		ln:      tls.NewListener(ln, cfg),
-		baseURL: "https://" + ln.Addr().String(),
-		closing: make(chan struct{}),
 		errResp: bbs.Error{Type: bbs.Unrecoverable, Message: "bbs stand-in is in ErrorResponse mode"},
 		desired: map[string]bbs.DesiredLRP{},
 		actual:  map[string][]bbs.ActualLRP{},
@@ -85,20 +69,21 @@ func New(tlsCfg *tls.Config) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+bbs.ActualLRPsPath, s.actualLRPs)
 	mux.HandleFunc("POST "+bbs.DesiredLRPByProcessGUIDPath, s.desiredLRP)
-	s.srv = &http.Server{Handler: s.wrap(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	s.serveWG.Add(1)
-	go func() {
-		defer s.serveWG.Done()
-		_ = s.srv.Serve(s.ln)
-	}()
+	s.core = standin.Start(standin.Options{
+		Name:        "bbsstub",
+		TLS:         cfg,
+		Fault:       s.fault,
+		Handler:     mux,
+		ServerError: http.HandlerFunc(serverError),
+	})
 	return s
 }
 
 // URL is the https address to configure as the BBS address.
-func (s *Server) URL() string { return s.baseURL }
+func (s *Server) URL() string { return s.core.URL() }
 
 // Addr is the listening address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.core.Addr() }
 
 // SetMode switches fault injection.
 func (s *Server) SetMode(m Mode) {
@@ -150,51 +135,22 @@ func (s *Server) Requests() []Request {
 }
 
 // Close stops the server, ends hanging requests and waits for every goroutine it started.
-func (s *Server) Close() {
-	s.once.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		close(s.closing)
-		_ = s.srv.Close()
-		s.serveWG.Wait()
-		s.reqWG.Wait()
-	})
+func (s *Server) Close() { s.core.Close() }
+
+// faults are the modes the shared core plays; Normal and ErrorResponse map to standin.None
+// (the handlers answer ErrorResponse themselves).
+var faults = map[Mode]standin.Fault{Down: standin.Down, Hang: standin.Hang, ServerError: standin.ServerError}
+
+// fault says which fault the current mode plays.
+func (s *Server) fault() standin.Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return faults[s.mode]
 }
 
-func (s *Server) wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			return
-		}
-		s.reqWG.Add(1)
-		defer s.reqWG.Done()
-		mode := s.mode
-		s.mu.Unlock()
-
-		switch mode {
-		case Down:
-			if hj, ok := w.(http.Hijacker); ok {
-				if conn, _, err := hj.Hijack(); err == nil {
-					_ = conn.Close()
-					return
-				}
-			}
-			panic(http.ErrAbortHandler)
-		case Hang:
-			select {
-			case <-r.Context().Done():
-			case <-s.closing:
-			}
-			panic(http.ErrAbortHandler)
-		case ServerError:
-			http.Error(w, "stand-in server error", http.StatusInternalServerError)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// serverError answers as a failing router in front of the BBS would: 500, plain text.
+func serverError(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "stand-in server error", http.StatusInternalServerError)
 }
 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {

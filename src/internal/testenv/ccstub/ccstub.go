@@ -7,14 +7,12 @@ package ccstub
 import (
 	"crypto/tls"
 	"encoding/json"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+
+	"github.com/app-ssh/app-ssh/internal/testenv/standin"
 )
 
 // Mode is the stand-in's fault-injection state.
@@ -51,16 +49,9 @@ type app struct {
 
 // Server is a running Cloud Controller stand-in on 127.0.0.1.
 type Server struct {
-	ln      net.Listener
-	srv     *http.Server
-	baseURL string
-	serveWG sync.WaitGroup
-	reqWG   sync.WaitGroup
-	closing chan struct{}
-	once    sync.Once
+	core *standin.Server
 
 	mu          sync.Mutex
-	closed      bool
 	mode        Mode
 	validator   Validator
 	apps        map[string]*app
@@ -73,36 +64,25 @@ type Server struct {
 // called, any non-empty token is accepted and names itself as the user. It panics if it
 // cannot listen on 127.0.0.1, as httptest does.
 func New(tlsCfg *tls.Config) *Server {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic("ccstub: listen: " + err.Error())
-	}
-	scheme := "http"
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg.Clone())
-		scheme = "https"
-	}
 	s := &Server{
-		ln:        ln,
-		baseURL:   scheme + "://" + ln.Addr().String(),
-		closing:   make(chan struct{}),
 		apps:      map[string]*app{},
 		validator: func(t string) (string, bool) { return t, t != "" },
 	}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	s.serveWG.Add(1)
-	go func() {
-		defer s.serveWG.Done()
-		_ = s.srv.Serve(ln)
-	}()
+	s.core = standin.Start(standin.Options{
+		Name:        "ccstub",
+		TLS:         tlsCfg,
+		Fault:       s.fault,
+		Handler:     http.HandlerFunc(s.serveHTTP),
+		ServerError: http.HandlerFunc(serverError),
+	})
 	return s
 }
 
 // URL is the base URL to configure as the Cloud Controller's internal URL.
-func (s *Server) URL() string { return s.baseURL }
+func (s *Server) URL() string { return s.core.URL() }
 
 // Addr is the listening address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.core.Addr() }
 
 // SetValidator sets how bearer tokens are checked.
 func (s *Server) SetValidator(v Validator) {
@@ -172,16 +152,21 @@ func (s *Server) Requests() int {
 }
 
 // Close stops the server, ends hanging requests and waits for every goroutine it started.
-func (s *Server) Close() {
-	s.once.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		close(s.closing)
-		_ = s.srv.Close()
-		s.serveWG.Wait()
-		s.reqWG.Wait()
-	})
+func (s *Server) Close() { s.core.Close() }
+
+// faults are the modes the shared core plays; the others, Normal, are standin.None.
+var faults = map[Mode]standin.Fault{Down: standin.Down, Hang: standin.Hang, ServerError: standin.ServerError}
+
+// fault counts a request that reached the server and says which fault the mode plays.
+func (s *Server) fault() standin.Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	return faults[s.mode]
+}
+
+func serverError(w http.ResponseWriter, _ *http.Request) {
+	ccError(w, http.StatusInternalServerError, 10001, "UnknownError", "An unknown error occurred.")
 }
 
 func ccError(w http.ResponseWriter, status, code int, errorCode, desc string) {
@@ -192,35 +177,8 @@ func ccError(w http.ResponseWriter, status, code int, errorCode, desc string) {
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.reqWG.Add(1)
-	defer s.reqWG.Done()
-	mode, validate, strict := s.mode, s.validator, s.strictIndex
-	s.requests++
+	validate, strict := s.validator, s.strictIndex
 	s.mu.Unlock()
-
-	switch mode {
-	case Down:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	case Hang:
-		select {
-		case <-r.Context().Done():
-		case <-s.closing:
-		}
-		panic(http.ErrAbortHandler)
-	case ServerError:
-		ccError(w, http.StatusInternalServerError, 10001, "UnknownError", "An unknown error occurred.")
-		return
-	}
 
 	// /internal/apps/{guid}/ssh_access/{index}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")

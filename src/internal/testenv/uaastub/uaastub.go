@@ -12,13 +12,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/app-ssh/app-ssh/internal/testenv/standin"
 )
 
 // Mode is the stand-in's fault-injection state.
@@ -61,16 +60,9 @@ type Server struct {
 	clientID, clientSecret string
 	key                    []byte
 
-	ln      net.Listener
-	srv     *http.Server
-	baseURL string
-	serveWG sync.WaitGroup
-	reqWG   sync.WaitGroup
-	closing chan struct{}
-	once    sync.Once
+	core *standin.Server
 
 	mu        sync.Mutex
-	closed    bool
 	mode      Mode
 	codes     map[string]grant
 	codeTTL   time.Duration
@@ -86,42 +78,31 @@ func New(clientID, clientSecret string, tlsCfg *tls.Config) *Server {
 	if _, err := rand.Read(key); err != nil {
 		panic("uaastub: " + err.Error())
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic("uaastub: listen: " + err.Error())
-	}
-	scheme := "http"
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg.Clone())
-		scheme = "https"
-	}
 	s := &Server{
 		clientID:     clientID,
 		clientSecret: clientSecret,
 		key:          key,
-		ln:           ln,
-		baseURL:      scheme + "://" + ln.Addr().String(),
-		closing:      make(chan struct{}),
 		codes:        map[string]grant{},
 		codeTTL:      defaultCodeTTL,
 	}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serveHTTP), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
-	s.serveWG.Add(1)
-	go func() {
-		defer s.serveWG.Done()
-		_ = s.srv.Serve(ln)
-	}()
+	s.core = standin.Start(standin.Options{
+		Name:        "uaastub",
+		TLS:         tlsCfg,
+		Fault:       s.fault,
+		Handler:     http.HandlerFunc(s.serveHTTP),
+		ServerError: http.HandlerFunc(serverError),
+	})
 	return s
 }
 
 // URL is the token URL (…/oauth/token).
-func (s *Server) URL() string { return s.baseURL + TokenPath }
+func (s *Server) URL() string { return s.core.URL() + TokenPath }
 
 // BaseURL is the server's root URL.
-func (s *Server) BaseURL() string { return s.baseURL }
+func (s *Server) BaseURL() string { return s.core.URL() }
 
 // Addr is the listening address.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+func (s *Server) Addr() string { return s.core.Addr() }
 
 // SetMode switches fault injection.
 func (s *Server) SetMode(m Mode) {
@@ -211,16 +192,21 @@ func (s *Server) ValidateToken(token string) (userID, userName string, ok bool) 
 }
 
 // Close stops the server, ends hanging requests and waits for every goroutine it started.
-func (s *Server) Close() {
-	s.once.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		close(s.closing)
-		_ = s.srv.Close()
-		s.serveWG.Wait()
-		s.reqWG.Wait()
-	})
+func (s *Server) Close() { s.core.Close() }
+
+// faults are the modes the shared core plays; the others, Normal, are standin.None.
+var faults = map[Mode]standin.Fault{Down: standin.Down, Hang: standin.Hang, ServerError: standin.ServerError}
+
+// fault counts a request that reached the server and says which fault the mode plays.
+func (s *Server) fault() standin.Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	return faults[s.mode]
+}
+
+func serverError(w http.ResponseWriter, _ *http.Request) {
+	oauthError(w, http.StatusServiceUnavailable, "server_error", "UAA stand-in is in ServerError mode")
 }
 
 type claims struct {
@@ -276,37 +262,6 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) {
 }
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.reqWG.Add(1)
-	defer s.reqWG.Done()
-	mode := s.mode
-	s.requests++
-	s.mu.Unlock()
-
-	switch mode {
-	case Down:
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
-	case Hang:
-		select {
-		case <-r.Context().Done():
-		case <-s.closing:
-		}
-		panic(http.ErrAbortHandler) // drop the connection without an answer
-	case ServerError:
-		oauthError(w, http.StatusServiceUnavailable, "server_error", "UAA stand-in is in ServerError mode")
-		return
-	}
-
 	if r.URL.Path != TokenPath {
 		oauthError(w, http.StatusNotFound, "not_found", "no such endpoint")
 		return
