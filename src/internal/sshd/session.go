@@ -51,16 +51,39 @@ type session struct {
 	proc     *os.Process
 	master   *os.File // pty master while the process runs
 	finished chan struct{}
+	// replied is closed once the request that started the program has been answered: the
+	// program's exit status and the channel close wait for it. A reply sent after the close is
+	// dropped (x/crypto/ssh writes nothing on a closed channel), and a client still waiting for
+	// it sees its exec fail ("exec request failed on channel 0" through ssh-proxy, EOF for
+	// x/crypto/ssh clients) although the command ran.
+	replied chan struct{}
 }
+
+// testHookBeforeReply, when set (tests only), runs after a request was handled and before it
+// is answered.
+var testHookBeforeReply func(s *session, req *ssh.Request)
 
 func (c *conn) runSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	ctx, cancel := context.WithCancel(c.ctx)
-	s := &session{c: c, ch: ch, log: c.log, ctx: ctx, cancel: cancel, env: newEnvList(), finished: make(chan struct{})}
+	s := &session{c: c, ch: ch, log: c.log, ctx: ctx, cancel: cancel, env: newEnvList(),
+		finished: make(chan struct{}), replied: make(chan struct{})}
+	answeredStart := false
 	for req := range reqs {
 		c.act.touch()
 		ok := s.handle(req)
+		if testHookBeforeReply != nil {
+			testHookBeforeReply(s, req)
+		}
 		if req.WantReply {
 			_ = req.Reply(ok, nil)
+		}
+		if !answeredStart {
+			s.mu.Lock()
+			answeredStart = s.started
+			s.mu.Unlock()
+			if answeredStart {
+				close(s.replied)
+			}
 		}
 	}
 	// The client closed the channel, or the connection is gone.
@@ -435,7 +458,11 @@ func (s *session) finishProcess(ps *os.ProcessState) {
 	s.finish(payload.ExitStatus(uint32(ws.ExitStatus())), "exit-status")
 }
 
+// finish sends the exit status and closes the channel, after the request that started the
+// program has been answered (the request loop does that right after start returns, so this
+// wait is short).
 func (s *session) finish(msg []byte, kind string) {
+	<-s.replied
 	_, _ = s.ch.SendRequest(kind, false, msg)
 	_ = s.ch.CloseWrite()
 	_ = s.ch.Close()
