@@ -6,16 +6,14 @@
 package hardening_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
 )
 
 func TestHardening(t *testing.T) {
@@ -26,32 +24,9 @@ func TestHardening(t *testing.T) {
 var proxyBin, sshdBin string
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	for _, tool := range []string{"ssh", "sshpass"} {
-		_, err := exec.LookPath(tool)
-		Expect(err).NotTo(HaveOccurred(), "the hardening suite needs %s", tool)
-	}
-	dir, err := os.MkdirTemp("", "ssh-proxy-hardening-bin")
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(os.RemoveAll, dir)
-	build := func(pkg, out string) {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = filepath.Join(must(os.Getwd()), "..", "..")
-		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-		Expect(cmd.Run()).To(Succeed(), "go build %s", pkg)
-	}
-	proxy, sshd := os.Getenv("SSH_PROXY_BINARY"), os.Getenv("SSHD_BINARY")
-	if proxy == "" {
-		proxy = filepath.Join(dir, "ssh-proxy")
-		build("./cmd/ssh-proxy", proxy)
-	}
-	if sshd == "" {
-		sshd = filepath.Join(dir, "sshd")
-		build("./cmd/sshd", sshd)
-	}
-	return []byte(proxy + "\n" + sshd)
+	return proxyrig.BuildBinaries("hardening", "ssh", "sshpass")
 }, func(b []byte) {
-	parts := strings.SplitN(string(b), "\n", 2)
-	proxyBin, sshdBin = parts[0], parts[1]
+	proxyBin, sshdBin = proxyrig.Binaries(b)
 	// 1,000 stalled connections plus everything else: raise the soft fd limit (inherited by
 	// the proxy this process starts).
 	var rl syscall.Rlimit
@@ -61,11 +36,6 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 		Expect(syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)).To(Succeed())
 	}
 })
-
-func must[T any](v T, err error) T {
-	Expect(err).NotTo(HaveOccurred())
-	return v
-}
 
 // secrets collects every credential the suite hands out and every log and audit file the
 // proxies write, for the final grep (see secrets_test.go).

@@ -5,13 +5,12 @@
 package proxy_test
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
 )
 
 func TestProxyIntegration(t *testing.T) {
@@ -22,44 +21,7 @@ func TestProxyIntegration(t *testing.T) {
 var proxyBin, sshdBin string
 
 var _ = SynchronizedBeforeSuite(func() []byte {
-	for _, tool := range []string{"ssh", "scp", "sftp", "sshpass"} {
-		_, err := exec.LookPath(tool)
-		Expect(err).NotTo(HaveOccurred(), "the integration suite needs %s", tool)
-	}
-	dir, err := os.MkdirTemp("", "ssh-proxy-integration-bin")
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(os.RemoveAll, dir) // runs after the whole suite, on this process
-	build := func(pkg, out string) {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = moduleRoot()
-		cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-		Expect(cmd.Run()).To(Succeed(), "go build %s", pkg)
-	}
-	if env := os.Getenv("SSH_PROXY_BINARY"); env != "" {
-		Expect(env).To(BeAnExistingFile())
-	} else {
-		build("./cmd/ssh-proxy", filepath.Join(dir, "ssh-proxy"))
-	}
-	if env := os.Getenv("SSHD_BINARY"); env != "" {
-		Expect(env).To(BeAnExistingFile())
-	} else {
-		build("./cmd/sshd", filepath.Join(dir, "sshd"))
-	}
-	return []byte(dir)
-}, func(dir []byte) {
-	proxyBin = os.Getenv("SSH_PROXY_BINARY")
-	if proxyBin == "" {
-		proxyBin = filepath.Join(string(dir), "ssh-proxy")
-	}
-	sshdBin = os.Getenv("SSHD_BINARY")
-	if sshdBin == "" {
-		sshdBin = filepath.Join(string(dir), "sshd")
-	}
+	return proxyrig.BuildBinaries("integration", "ssh", "scp", "sftp", "sshpass")
+}, func(b []byte) {
+	proxyBin, sshdBin = proxyrig.Binaries(b)
 })
-
-// moduleRoot is src/ (this package lives in src/integration/proxy).
-func moduleRoot() string {
-	wd, err := os.Getwd()
-	Expect(err).NotTo(HaveOccurred())
-	return filepath.Join(wd, "..", "..")
-}
