@@ -1,10 +1,17 @@
 package proxy_test
 
 import (
+	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
+	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
@@ -121,3 +128,37 @@ func (e *env) terminateProxy() {
 func (e *env) startTLSFront(serverName string) { e.rig.StartTLSFront(serverName) }
 
 func ssh256(s ssh.Signer) string { return fingerprint.SHA256Base64(s.PublicKey()) }
+
+// expectTunnel serves greeting over HTTP on 127.0.0.1, opens `ssh -N <flag>
+// 127.0.0.1:PORT:<server>` through the proxy (flag -L or -R) and expects the greeting at
+// 127.0.0.1:PORT: on the client's side for -L, on the container's side for -R (which is this
+// machine too).
+func (e *env) expectTunnel(flag, greeting string) {
+	GinkgoHelper()
+	web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, greeting)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	go func() { _ = web.Serve(ln) }()
+	DeferCleanup(web.Close)
+
+	port := freePort()
+	args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "-N", "-o", "ExitOnForwardFailure=yes",
+		flag, fmt.Sprintf("127.0.0.1:%d:%s", port, ln.Addr().String()), e.user()+"@127.0.0.1")
+	cmd := exec.Command("sshpass", append([]string{"-e", "ssh"}, args...)...)
+	cmd.Env = append(os.Environ(), "SSHPASS="+e.code())
+	tunnel, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { tunnel.Terminate().Wait(10 * time.Second) })
+
+	Eventually(func() (string, error) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}, 20*time.Second, 100*time.Millisecond).Should(Equal(greeting))
+}

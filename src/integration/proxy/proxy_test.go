@@ -2,9 +2,6 @@ package proxy_test
 
 import (
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,61 +90,11 @@ var _ = Describe("ssh-proxy with cf authentication", func() {
 		})
 
 		It("forwards a local port with -L", func() {
-			web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				_, _ = io.WriteString(w, "hello through the tunnel")
-			}), ReadHeaderTimeout: 5 * time.Second}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			Expect(err).NotTo(HaveOccurred())
-			go func() { _ = web.Serve(ln) }()
-			DeferCleanup(web.Close)
-
-			local := freePort()
-			args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "-N", "-o", "ExitOnForwardFailure=yes",
-				"-L", fmt.Sprintf("127.0.0.1:%d:%s", local, ln.Addr().String()), e.user()+"@127.0.0.1")
-			cmd := exec.Command("sshpass", append([]string{"-e", "ssh"}, args...)...)
-			cmd.Env = append(os.Environ(), "SSHPASS="+e.code())
-			tunnel, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { tunnel.Terminate().Wait(10 * time.Second) })
-
-			Eventually(func() (string, error) {
-				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", local))
-				if err != nil {
-					return "", err
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				return string(b), err
-			}, 20*time.Second, 100*time.Millisecond).Should(Equal("hello through the tunnel"))
+			e.expectTunnel("-L", "hello through the tunnel")
 		})
 
 		It("forwards a remote port with -R (channels opened by the container side)", func() {
-			web := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				_, _ = io.WriteString(w, "hello from the client side")
-			}), ReadHeaderTimeout: 5 * time.Second}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			Expect(err).NotTo(HaveOccurred())
-			go func() { _ = web.Serve(ln) }()
-			DeferCleanup(web.Close)
-
-			remote := freePort()
-			args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort), "-N", "-o", "ExitOnForwardFailure=yes",
-				"-R", fmt.Sprintf("127.0.0.1:%d:%s", remote, ln.Addr().String()), e.user()+"@127.0.0.1")
-			cmd := exec.Command("sshpass", append([]string{"-e", "ssh"}, args...)...)
-			cmd.Env = append(os.Environ(), "SSHPASS="+e.code())
-			tunnel, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(func() { tunnel.Terminate().Wait(10 * time.Second) })
-
-			Eventually(func() (string, error) {
-				resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", remote))
-				if err != nil {
-					return "", err
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
-				return string(b), err
-			}, 20*time.Second, 100*time.Millisecond).Should(Equal("hello from the client side"))
+			e.expectTunnel("-R", "hello from the client side")
 		})
 
 		It("logs who connected to what, never the code", func() {
