@@ -134,7 +134,7 @@ func authorizedLine(s ssh.Signer) string {
 
 var _ = Describe("ssh-audit of the default listeners", func() {
 	hostKeys := map[string]func() string{
-		"ed25519": func() string { _, p := proxyrig.Ed25519Key(); return p },
+		"ed25519":  func() string { _, p := proxyrig.Ed25519Key(); return p },
 		"RSA-2048": rsa2048PEM,
 	}
 

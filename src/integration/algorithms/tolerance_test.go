@@ -135,4 +135,3 @@ var _ = Describe("every login scheme off", func() {
 		Expect(proxy).NotTo(gexec.Exit())
 	})
 })
-
