@@ -180,10 +180,13 @@ func (c *Config) Validate() []error {
 	if len(c.HostKeyFiles) == 0 {
 		add("host_key_files", "at least one host key is required")
 	}
+	var hostKeys []ssh.Signer
 	for i, f := range c.HostKeyFiles {
-		if _, err := LoadSigners(f); err != nil {
+		s, err := LoadSigners(f)
+		if err != nil {
 			add(fmt.Sprintf("host_key_files[%d]", i), "%v", err)
 		}
+		hostKeys = append(hostKeys, s...)
 	}
 	for i, f := range c.NextHostKeyFiles {
 		if _, err := LoadSigners(f); err != nil {
@@ -191,8 +194,11 @@ func (c *Config) Validate() []error {
 		}
 	}
 
-	_, _, algErrs := c.resolveAlgorithms()
+	algs, _, algErrs := c.resolveAlgorithms()
 	errs = append(errs, algErrs...)
+	if allowed := algs[sshalgo.HostKey]; allowed != nil && len(hostKeys) > 0 && !anyCanSign(hostKeys, allowed) {
+		add("allowed_host_key_algorithms", "none of the host keys (%s) can sign with any of %s", keyTypes(hostKeys), strings.Join(allowed, ", "))
+	}
 
 	if c.IdleConnectionTimeout < 0 {
 		add("idle_connection_timeout", "must not be negative")
@@ -256,6 +262,23 @@ func (c *Config) Validate() []error {
 	c.Hardening.validate(add)
 	errs = append(errs, ValidateStaticTargets(c.StaticTargets, c.EnableDiegoAuth)...)
 	return errs
+}
+
+func anyCanSign(keys []ssh.Signer, allowed []string) bool {
+	for _, k := range keys {
+		if _, algs, _ := sshalgo.RestrictSigner(k, allowed); len(algs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func keyTypes(keys []ssh.Signer) string {
+	t := make([]string, len(keys))
+	for i, k := range keys {
+		t[i] = k.PublicKey().Type()
+	}
+	return strings.Join(t, ", ")
 }
 
 // UsesBBS reports whether any enabled login scheme finds its instances through the BBS.

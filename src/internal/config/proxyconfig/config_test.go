@@ -238,6 +238,12 @@ static_targets: []
 			Expect(sc.MACs).To(Equal([]string{"hmac-sha1"}), "an insecure name the operator lists is theirs to choose")
 		})
 
+		It("is fatal when no host key can sign with the listed host key algorithms", func() {
+			cfg := parse("allowed_host_key_algorithms: [ecdsa-sha2-nistp256, made-up]\n")
+			Expect(errorStrings(cfg.Validate())).To(ConsistOf(
+				"allowed_host_key_algorithms: none of the host keys (ssh-rsa, ssh-ed25519) can sign with any of ecdsa-sha2-nistp256"))
+		})
+
 		It("is fatal only for a list with no usable name, naming the key", func() {
 			cfg := parse("allowed_host_key_algorithms: [ssh-foo]\nallowed_key_exchanges: [\"\"]\n")
 			Expect(errorStrings(cfg.Validate())).To(ConsistOf(
