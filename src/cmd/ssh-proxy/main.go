@@ -44,11 +44,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, version.Version)
 		return 0
 	case *checkFile != "":
-		if _, problems := loadConfig(*checkFile); len(problems) > 0 {
+		cfg, problems := loadConfig(*checkFile)
+		if len(problems) > 0 {
 			for _, p := range problems {
 				fmt.Fprintln(stderr, p)
 			}
 			return 2
+		}
+		// Tolerated (the proxy starts), but worth the operator's attention.
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, "warning: "+w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", *checkFile)
 		return 0

@@ -152,6 +152,14 @@ var _ = Describe("Authenticator", func() {
 		expectReason(err, auth.ReasonSchemeDisabled)
 	})
 
+	It("refuses every user name with one reason when no scheme is enabled", func() {
+		none := &auth.Authenticator{}
+		for _, user := range []string{"cf:app-1/0", "diego:pg/0", "web/0", "root"} {
+			_, err := none.Authenticate(context.Background(), user, []byte("x"))
+			expectReason(err, auth.ReasonNoScheme)
+		}
+	})
+
 	Context("diego credentials", func() {
 		BeforeEach(func() {
 			a = &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("s3cret")}}

@@ -113,6 +113,9 @@ type Authenticator struct {
 // Authenticate checks the user name and password (a one-time code or the diego credentials).
 // Every error is a *Refusal.
 func (a *Authenticator) Authenticate(ctx context.Context, user string, password []byte) (*ssh.Permissions, error) {
+	if a.CF == nil && a.Diego == nil && a.Static == nil {
+		return nil, Refuse(ReasonNoScheme, errors.New("enable_cf_auth and enable_diego_auth are false and there are no static targets"))
+	}
 	if a.Static != nil && IsStaticUsername(user) {
 		return a.Static.Password(user, password)
 	}

@@ -7,6 +7,7 @@ import "errors"
 const (
 	ReasonBadUsername       = "invalid user name: use cf:<app-guid>/<index>"
 	ReasonSchemeDisabled    = "this authentication scheme is not enabled"
+	ReasonNoScheme          = "logins are disabled on this proxy (no authentication scheme is enabled)"
 	ReasonInvalidCode       = "invalid or expired one-time code (run 'cf ssh-code' for a new one)"
 	ReasonInvalidCredential = "invalid credentials"
 	ReasonAppNotFound       = "app not found or SSH disabled"

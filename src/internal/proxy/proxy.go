@@ -53,7 +53,10 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 		}
 		keys = append(keys, s...)
 	}
-	keys, err = server.RestrictHostKeys(keys, cfg.AllowedHostKeyAlgorithms)
+	for _, w := range cfg.Warnings() {
+		logger.Warn("ssh-proxy.config-warning", "warning", w)
+	}
+	keys, err = server.RestrictHostKeys(keys, cfg.HostKeyAlgorithms())
 	if err != nil {
 		return fmt.Errorf("allowed_host_key_algorithms: %w", err)
 	}

@@ -114,8 +114,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if f.checkConfig != "" {
 		cfg, probs := sshdconfig.Load(f.checkConfig)
+		var resolved *sshdconfig.Resolved
 		if len(probs) == 0 {
-			_, vp := cfg.Validate(sshdconfig.YAMLNames)
+			var vp []sshdconfig.Problem
+			resolved, vp = cfg.Validate(sshdconfig.YAMLNames)
 			for _, p := range vp {
 				probs = append(probs, p.String())
 			}
@@ -125,6 +127,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(probs) > 0 {
 			return 2
+		}
+		for _, w := range resolved.Warnings {
+			fmt.Fprintln(stderr, "warning: "+oneLine(w))
 		}
 		fmt.Fprintln(stdout, "config OK")
 		return 0
@@ -168,6 +173,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "sshd: %v\n", err)
 		return 2
+	}
+	for _, w := range resolved.Warnings {
+		logger.Warn("config-warning", "warning", w)
 	}
 	if f.debugAddr != "" {
 		logger.Info("debug-server-not-provided", "debug_addr", f.debugAddr)

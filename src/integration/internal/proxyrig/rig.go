@@ -268,6 +268,8 @@ type ProxyConfig struct {
 	// Metrics and AuditLog turn on the metrics endpoint (MetricsPort) and the audit log
 	// (AuditFile).
 	Metrics, AuditLog bool
+	// HostKeyPEM, when set, is the proxy's host key (default: a fresh ed25519 key).
+	HostKeyPEM string
 	// Extra is appended to the file as is.
 	Extra string
 }
@@ -286,7 +288,10 @@ func (r *Rig) WriteConfig(c ProxyConfig) string {
 	Expect(err).NotTo(HaveOccurred())
 	crt, key, err := client.WriteFiles(r.Dir, "client")
 	Expect(err).NotTo(HaveOccurred())
-	_, hostPEM := Ed25519Key()
+	hostPEM := c.HostKeyPEM
+	if hostPEM == "" {
+		_, hostPEM = Ed25519Key()
+	}
 	hostKey := write("host_key", r.secret(hostPEM))
 
 	next := "[]"
