@@ -290,23 +290,49 @@ RSpec.describe 'jobs/ssh_proxy' do
       expect(c['cc']['internal_url']).to eq('http://cc.example:80')
     end
 
-    it 'fills host, TLS port and CA from the cloud_controller_https_endpoint link' do
+    it 'uses host, TLS port and CA of the cloud_controller_https_endpoint link when it carries a CA' do
       c = config(base, consumes: [cc_link])
       expect(c['cc']['internal_url']).to eq('https://cc.internal.example:9024')
       expect(c['cc']['ca_cert_file']).to eq("#{cert_dir}/cc/ca.crt")
       expect(file('config/certs/cc/ca.crt', base, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
     end
 
-    it 'lets explicit hostname, port and CA win over the link' do
-      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 1234, 'ca_cert' => 'MY-CA' }))
+    # diego-release: the link with a CA wins over explicit internal_service_hostname/external_port
+    # (an external_port of 9022 must not turn into TLS to a plain-HTTP port).
+    it 'lets the link with a CA win over explicit hostname, external_port and ca_cert, as upstream' do
+      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 9022, 'ca_cert' => 'MY-CA' }))
       c = config(props, consumes: [cc_link])
-      expect(c['cc']['internal_url']).to eq('https://mine.example:1234')
-      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('MY-CA')
+      expect(c['cc']['internal_url']).to eq('https://cc.internal.example:9024')
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
+    end
+
+    it 'ignores a link without a CA: plain HTTP to hostname and external_port, as upstream' do
+      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 9022 }))
+      c = config(props, consumes: [cc_link(ca: nil)])
+      expect(c['cc'].values_at('internal_url', 'ca_cert_file')).to eq(['http://mine.example:9022', ''])
+      expect(config(base, consumes: [cc_link(ca: '')])['cc']['internal_url'])
+        .to eq('http://cloud-controller-ng.service.cf.internal:9022')
+    end
+
+    it 'prefers mutual TLS on tls_port over the link when port, CA, cert and key are all set, as upstream' do
+      mtls = { 'tls_port' => 9023, 'ca_cert' => 'MTLS-CA', 'client_cert' => 'CC-CERT', 'client_key' => 'CC-KEY' }
+      props = with(proxy('cc' => mtls))
+      c = config(props, consumes: [cc_link])
+      expect(c['cc']['internal_url']).to eq('https://cloud-controller-ng.service.cf.internal:9023')
+      expect(c['cc'].values_at('client_cert_file', 'client_key_file'))
+        .to eq(["#{cert_dir}/cc/client.crt", "#{cert_dir}/cc/client.key"])
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('MTLS-CA')
+      partial = with(proxy('cc' => mtls.reject { |k, _| k == 'client_key' }))
+      expect(config(partial)['cc']['internal_url']).to eq('http://cloud-controller-ng.service.cf.internal:9022')
+      expect(config(partial, consumes: [cc_link])['cc']['internal_url']).to eq('https://cc.internal.example:9024')
     end
 
     it 'lets cc.internal_url win over hostname, port and link' do
       props = with(proxy('cc' => { 'internal_url' => 'https://cc.override:9999', 'external_port' => 1 }))
       expect(config(props, consumes: [cc_link])['cc']['internal_url']).to eq('https://cc.override:9999')
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
+      own = with(proxy('cc' => { 'internal_url' => 'https://cc.override:9999', 'ca_cert' => 'MY-CA' }))
+      expect(file('config/certs/cc/ca.crt', own, consumes: [cc_link]).strip).to eq('MY-CA')
     end
 
     it 'writes a CA from the property alone, and no CA file when neither is set' do

@@ -48,7 +48,7 @@ func (f *fakeCC) SSHAccess(ctx context.Context, token, app string, index int) (s
 	}
 	p, ok := f.access[fmt.Sprintf("%s %s/%d", token, app, index)]
 	if !ok {
-		return "", fmt.Errorf("cc said 404: %w", auth.ErrAccessDenied)
+		return "", fmt.Errorf("cc said 404: %w", auth.ErrNoSuchApp)
 	}
 	return p, nil
 }
@@ -138,7 +138,20 @@ var _ = Describe("Authenticator", func() {
 	})
 	It("says the app is not found for another index", func() {
 		_, err := a.Authenticate(context.Background(), "cf:app-1/3", []byte("code-1"))
-		expectReason(err, auth.ReasonAppNotFound)
+		expectReason(err, auth.ReasonNoSuchApp)
+	})
+	It("gives each Cloud Controller refusal its own reason", func() {
+		for ccErr, reason := range map[error]string{
+			auth.ErrNotPermitted: auth.ReasonNotPermitted, auth.ErrNoSuchApp: auth.ReasonNoSuchApp,
+			auth.ErrSSHDisabled: auth.ReasonSSHDisabled, auth.ErrTokenRejected: auth.ReasonTokenRejected,
+			auth.ErrCCMisconfigured: auth.ReasonCCMisconfigured,
+		} {
+			cc.err = fmt.Errorf("cc: %w", ccErr)
+			u.codes["code-1"] = uaa.Token{AccessToken: "tok-1"}
+			_, err := a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
+			expectReason(err, reason)
+			Expect(errors.Is(err, ccErr)).To(BeTrue())
+		}
 	})
 	It("says the Cloud Controller is unavailable", func() {
 		cc.err = errors.New("dial tcp: refused")

@@ -22,14 +22,25 @@ import (
 	"github.com/app-ssh/app-ssh/internal/version"
 )
 
+// ccAnswers translates the Cloud Controller client's refusals into auth's.
+var ccAnswers = []struct{ cc, auth error }{
+	{cc.ErrForbidden, auth.ErrNotPermitted},
+	{cc.ErrNotFound, auth.ErrNoSuchApp},
+	{cc.ErrSSHDisabled, auth.ErrSSHDisabled},
+	{cc.ErrUnauthenticated, auth.ErrTokenRejected},
+	{cc.ErrRefused, auth.ErrCCMisconfigured},
+}
+
 // ccAccess adapts cc.Client to auth.AccessChecker.
 type ccAccess struct{ c *cc.Client }
 
 func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index int) (string, error) {
 	acc, err := a.c.SSHAccess(ctx, token, appGUID, index)
 	if err != nil {
-		if errors.Is(err, cc.ErrForbidden) || errors.Is(err, cc.ErrNotFound) {
-			return "", fmt.Errorf("%w: %w", auth.ErrAccessDenied, err)
+		for _, m := range ccAnswers {
+			if errors.Is(err, m.cc) {
+				return "", fmt.Errorf("%w: %w", m.auth, err)
+			}
 		}
 		return "", err
 	}

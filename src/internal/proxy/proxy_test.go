@@ -29,6 +29,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
 	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/server"
+	"github.com/app-ssh/app-ssh/internal/uaa"
 )
 
 // lockedBuffer collects log output written from other goroutines.
@@ -74,21 +75,28 @@ func newKey() ([]byte, ssh.PublicKey) {
 	return pem.EncodeToMemory(block), sshPub
 }
 
+// oneToken is a UAA that trades any code for the same token.
+type oneToken struct{}
+
+func (oneToken) ExchangeCode(context.Context, string) (uaa.Token, error) {
+	return uaa.Token{AccessToken: "token", UserName: "alice"}, nil
+}
+
 var _ = Describe("ccAccess", func() {
-	var access ccAccess
+	var (
+		access ccAccess
+		mu     sync.Mutex
+		status int
+		body   string
+	)
 
 	BeforeEach(func() {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/internal/apps/app/ssh_access/0":
-				_, _ = io.WriteString(w, `{"process_guid":"proc-guid"}`)
-			case "/internal/apps/app/ssh_access/1":
-				w.WriteHeader(http.StatusForbidden)
-			case "/internal/apps/app/ssh_access/2":
-				w.WriteHeader(http.StatusNotFound)
-			default:
-				w.WriteHeader(http.StatusInternalServerError)
-			}
+			mu.Lock()
+			st, b := status, body
+			mu.Unlock()
+			w.WriteHeader(st)
+			_, _ = io.WriteString(w, b)
 		}))
 		DeferCleanup(srv.Close)
 		c, err := cc.NewClient(cc.Config{InternalURL: srv.URL, Timeout: 5 * time.Second})
@@ -96,26 +104,55 @@ var _ = Describe("ccAccess", func() {
 		DeferCleanup(c.Close)
 		access = ccAccess{c}
 	})
+	answer := func(st int, b string) {
+		mu.Lock()
+		defer mu.Unlock()
+		status, body = st, b
+	}
 
 	It("returns the process guid the Cloud Controller grants", func() {
+		answer(200, `{"process_guid":"proc-guid"}`)
 		pg, err := access.SSHAccess(context.Background(), "token", "app", 0)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(pg).To(Equal("proc-guid"))
 	})
 
-	It("turns refusals and unknown apps into auth.ErrAccessDenied, keeping the cause", func() {
-		_, err := access.SSHAccess(context.Background(), "token", "app", 1)
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
-		Expect(errors.Is(err, cc.ErrForbidden)).To(BeTrue())
-		_, err = access.SSHAccess(context.Background(), "token", "app", 2)
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
-		Expect(errors.Is(err, cc.ErrNotFound)).To(BeTrue())
-	})
+	// What cloud_controller_ng's AppsSSHController answers, and what a wrong URL gets, each with
+	// the reason the user reads. Whether a reason is penalised is server.penalisable's test.
+	DescribeTable("maps each Cloud Controller answer to its own reason, keeping the cause",
+		func(st int, b string, ccErr, authErr error, reason string) {
+			answer(st, b)
+			_, err := access.SSHAccess(context.Background(), "token", "app", 0)
+			Expect(errors.Is(err, ccErr)).To(BeTrue(), "%v", err)
+			Expect(errors.Is(err, authErr)).To(BeTrue(), "%v", err)
+			cf := &auth.Authenticator{CF: &auth.CF{UAA: oneToken{}, CC: access}}
+			_, err = cf.Authenticate(context.Background(), "cf:app/0", []byte("code"))
+			Expect(auth.ReasonOf(err)).To(Equal(reason))
+		},
+		Entry("403 CF-NotAuthorized", 403, `{"code":10003,"error_code":"CF-NotAuthorized"}`,
+			cc.ErrForbidden, auth.ErrNotPermitted, auth.ReasonNotPermitted),
+		Entry("404 CF-AppNotFound", 404, `{"code":100004,"error_code":"CF-AppNotFound"}`,
+			cc.ErrNotFound, auth.ErrNoSuchApp, auth.ReasonNoSuchApp),
+		Entry("400 CF-InvalidRequest (SSH off for app, space or platform)", 400, `{"code":10004,"error_code":"CF-InvalidRequest"}`,
+			cc.ErrSSHDisabled, auth.ErrSSHDisabled, auth.ReasonSSHDisabled),
+		Entry("401 CF-InvalidAuthToken (CC rejects the token UAA issued)", 401, `{"code":1000,"error_code":"CF-InvalidAuthToken"}`,
+			cc.ErrUnauthenticated, auth.ErrTokenRejected, auth.ReasonTokenRejected),
+		Entry("400 from nginx on the mutual-TLS port 9023 (no client certificate)", 400,
+			`<html><head><title>400 No required SSL certificate was sent</title></head></html>`,
+			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+		Entry("404 without a CC error (a URL that does not route /internal/apps)", 404, `<html>404 Not Found</html>`,
+			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+		Entry("404 CF-NotFound (CC does not know the route)", 404, `{"code":10000,"error_code":"CF-NotFound"}`,
+			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+	)
 
-	It("passes an unavailable Cloud Controller through, not as a denial", func() {
+	It("passes an unavailable Cloud Controller through, not as a refusal", func() {
+		answer(500, ``)
 		_, err := access.SSHAccess(context.Background(), "token", "app", 3)
 		Expect(err).To(HaveOccurred())
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeFalse())
+		for _, m := range ccAnswers {
+			Expect(errors.Is(err, m.auth)).To(BeFalse())
+		}
 		var ue *peer.UnavailableError
 		Expect(errors.As(err, &ue)).To(BeTrue())
 	})
