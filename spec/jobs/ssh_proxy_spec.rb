@@ -85,7 +85,9 @@ RSpec.describe 'jobs/ssh_proxy' do
         'diego.ssh_proxy.enable_diego_auth' => false, 'diego.ssh_proxy.bbs.require_ssl' => true,
         'diego.ssh_proxy.uaa.url' => 'https://uaa.service.cf.internal', 'diego.ssl.skip_cert_verify' => false,
         'connect_to_instance_address' => false, 'backends.tls.enabled' => false, 'loggregator.v2_api_port' => 3458,
-        'diego.ssh_proxy.debug_addr' => '127.0.0.1:17016', 'diego.ssh_proxy.dropsonde_port' => 3457
+        'diego.ssh_proxy.debug_addr' => '127.0.0.1:17016', 'diego.ssh_proxy.dropsonde_port' => 3457,
+        'logging.format.timestamp' => 'unix-epoch', 'diego.ssh_proxy.cc.internal_service_hostname' => 'cloud-controller-ng.service.cf.internal',
+        'diego.ssh_proxy.cc.external_port' => 9022
       )
     end
 
@@ -132,6 +134,7 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'renders the documented defaults with only a host key' do
       expect(config).to eq(
         'address' => '0.0.0.0:2222', 'health_check_address' => '0.0.0.0:2223', 'log_level' => 'info',
+        'log_time_format' => 'unix-epoch', 'debug_address' => '127.0.0.1:17016',
         'host_key_files' => ['/var/vcap/jobs/ssh_proxy/config/keys/host_key'], 'next_host_key_files' => [],
         'allowed_ciphers' => [], 'allowed_macs' => [], 'allowed_key_exchanges' => [], 'allowed_host_key_algorithms' => [],
         'idle_connection_timeout' => '300s', 'communication_timeout' => '10s', 'connect_to_instance_address' => false,
@@ -167,10 +170,10 @@ RSpec.describe 'jobs/ssh_proxy' do
 
     it 'is not changed by the properties accepted only for compatibility' do
       compat = {
-        'bpm' => { 'enabled' => true }, 'logging' => { 'format' => { 'timestamp' => 'unix-epoch' } },
+        'bpm' => { 'enabled' => true },
         'enable_consul_service_registration' => false,
         'loggregator' => { 'use_v2_api' => true, 'v2_api_port' => 1, 'ca_cert' => 'a', 'cert' => 'b', 'key' => 'c' },
-        'diego' => { 'ssh_proxy' => { 'debug_addr' => '0.0.0.0:1', 'dropsonde_port' => 1,
+        'diego' => { 'ssh_proxy' => { 'dropsonde_port' => 1,
                                       'bbs' => { 'client_session_cache_size' => 5, 'max_idle_conns_per_host' => 7 } } }
       }
       expect(config(with(compat))).to eq(config)
@@ -184,6 +187,12 @@ RSpec.describe 'jobs/ssh_proxy' do
                             'communication_timeout_in_seconds' => 4)))
       expect(c.values_at('address', 'health_check_address', 'log_level', 'idle_connection_timeout', 'communication_timeout'))
         .to eq(['127.0.0.1:3022', '127.0.0.1:3023', 'debug', '0s', '4s'])
+    end
+
+    it "maps diego-release's debug_addr and logging.format.timestamp" do
+      c = config(with(deep_merge(proxy('debug_addr' => '127.0.0.1:27016'), 'logging' => { 'format' => { 'timestamp' => 'rfc3339' } })))
+      expect(c.values_at('debug_address', 'log_time_format')).to eq(['127.0.0.1:27016', 'rfc3339'])
+      expect(config(with(proxy('debug_addr' => '')))['debug_address']).to eq('')
     end
 
     it 'turns the health-check server off with disable_healthcheck_server' do
