@@ -64,6 +64,7 @@ var _ = Describe("ParseUsername", func() {
 		Entry("cf", "cf:8f1c2c3e-aaaa-4bbb-8ccc-123456789abc/0", auth.SchemeCF, "8f1c2c3e-aaaa-4bbb-8ccc-123456789abc", 0),
 		Entry("cf index 12", "cf:app/12", auth.SchemeCF, "app", 12),
 		Entry("diego", "diego:pg-1-v2/3", auth.SchemeDiego, "pg-1-v2", 3),
+		Entry("diego with underscores, as diego-ssh accepts", "diego:my_process-guid_2/0", auth.SchemeDiego, "my_process-guid_2", 0),
 		Entry("max index", "cf:a/2147483647", auth.SchemeCF, "a", 2147483647),
 	)
 	DescribeTable("rejects",
@@ -84,6 +85,7 @@ var _ = Describe("ParseUsername", func() {
 		Entry("second slash", "cf:app/0/1"),
 		Entry("space", "cf:ap p/0"),
 		Entry("slash in guid", "cf:a/b/0"),
+		Entry("dot in guid", "diego:a.b/0"),
 		Entry("long guid", "cf:"+strings.Repeat("a", 129)+"/0"),
 	)
 })
