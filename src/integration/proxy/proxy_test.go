@@ -103,7 +103,7 @@ var _ = Describe("ssh-proxy with cf authentication", func() {
 			Expect(r.code).To(Equal(0), r.stderr)
 			Eventually(e.proxyLog, 10*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
 			log := e.proxyLog()
-			Expect(log).To(MatchRegexp(`"msg":"ssh-proxy.session-started".*"user":"%s"`, uaastub.DefaultUserName))
+			Expect(log).To(MatchRegexp(`"message":"ssh-proxy.session-started".*"user":"%s"`, uaastub.DefaultUserName))
 			Expect(log).To(ContainSubstring(`"app_guid":"` + appGUID + `"`))
 			Expect(log).To(ContainSubstring(`"process_guid":"` + processGUID + `"`))
 			Expect(log).To(ContainSubstring(`"index":0`))

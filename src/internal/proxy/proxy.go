@@ -52,9 +52,12 @@ func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index in
 // drains and returns. It writes its lager-shaped JSON log to logOut. Everything it opens
 // (clients, the debug and metrics endpoints, the audit log, listeners) is closed before it returns.
 func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
+	if _, err := logging.ParseTimeFormat(cfg.LogTimeFormat); err != nil {
+		return fmt.Errorf("log_time_format: %w", err)
+	}
 	lg, err := logging.NewLogger(logOut, "ssh-proxy", logging.Options{Level: cfg.LogLevel, TimeFormat: cfg.LogTimeFormat})
 	if err != nil {
-		return fmt.Errorf("log_level/log_time_format: %w", err)
+		return fmt.Errorf("log_level: %w", err)
 	}
 	logger := lg.Logger
 	if cfg.DebugAddress != "" {
@@ -64,6 +67,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 			return fmt.Errorf("debug_address: %w", err)
 		}
 		defer dbg.Close()
+		logger.Info("ssh-proxy.debug-server-listening", "address", dbg.Addr().String())
 		if !debugserver.Loopback(cfg.DebugAddress) {
 			// Accepted (diego-release allowed it and older defaults were 0.0.0.0:17016), but said.
 			logger.Warn("ssh-proxy.debug-server-not-loopback", "debug_address", cfg.DebugAddress,

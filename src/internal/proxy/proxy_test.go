@@ -27,6 +27,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/cc"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/uaa"
@@ -50,15 +51,22 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// logField returns the string field key of the first JSON log line whose msg is msg.
+// logField returns the string field key of the first lager line whose message is msg: the
+// message itself for "message", else the key from the line's data.
 func logField(log, msg, key string) (string, bool) {
 	sc := bufio.NewScanner(strings.NewReader(log))
 	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != msg {
+		var m struct {
+			Message string         `json:"message"`
+			Data    map[string]any `json:"data"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m.Message != msg {
 			continue
 		}
-		v, ok := m[key].(string)
+		if key == "message" {
+			return m.Message, true
+		}
+		v, ok := m.Data[key].(string)
 		return v, ok
 	}
 	return "", false
@@ -243,7 +251,9 @@ var _ = Describe("hardening", func() {
 		c := proxyconfig.Default()
 		cfg = &c
 		logBuf = &lockedBuffer{}
-		logger = slog.New(slog.NewJSONHandler(logBuf, nil))
+		l, err := logging.NewLogger(logBuf, "ssh-proxy", logging.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		logger = l.Logger
 	})
 
 	It("copies the limits into the server config", func() {
@@ -367,8 +377,51 @@ var _ = Describe("Run", func() {
 
 		cancel()
 		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
-		_, ok := logField(logBuf.String(), "ssh-proxy.exited", "msg")
+		_, ok := logField(logBuf.String(), "ssh-proxy.exited", "message")
 		Expect(ok).To(BeTrue(), logBuf.String())
+	})
+
+	It("serves the debug server on debug_address, whose /log-level changes what is logged", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cfg.DebugAddress = "127.0.0.1:0"
+		logBuf := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg, logBuf) }()
+		var addr string
+		Eventually(func() bool {
+			var ok bool
+			addr, ok = logField(logBuf.String(), "ssh-proxy.debug-server-listening", "address")
+			return ok
+		}, 10*time.Second, 10*time.Millisecond).Should(BeTrue())
+		Expect(logBuf.String()).NotTo(ContainSubstring("debug-server-not-loopback"))
+
+		resp, err := http.Post("http://"+addr+"/log-level", "text/plain", strings.NewReader("fatal"))
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		resp, err = http.Get("http://" + addr + "/debug/pprof/cmdline")
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+		_, exited := logField(logBuf.String(), "ssh-proxy.exited", "message")
+		Expect(exited).To(BeFalse(), "info lines still written after /log-level set fatal:\n%s", logBuf.String())
+	})
+
+	It("warns when debug_address is not loopback", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cfg.DebugAddress = "0.0.0.0:0"
+		logBuf := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg, logBuf) }()
+		Eventually(func() bool {
+			_, ok := logField(logBuf.String(), "ssh-proxy.debug-server-not-loopback", "debug_address")
+			return ok
+		}, 10*time.Second, 10*time.Millisecond).Should(BeTrue())
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
 	})
 
 	It("names the config key behind a start-up failure", func() {
@@ -377,5 +430,7 @@ var _ = Describe("Run", func() {
 
 		cfg.LogLevel = "loud"
 		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_level: ")))
+		cfg.LogLevel, cfg.LogTimeFormat = "info", "iso8601"
+		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_time_format: ")))
 	})
 })
