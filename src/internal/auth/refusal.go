@@ -11,7 +11,7 @@ const (
 	ReasonInvalidCredential = "invalid credentials"
 	// The Cloud Controller's answers to the ssh_access check (GET /internal/apps/<guid>/ssh_access/<index>).
 	ReasonNotPermitted    = "not permitted to SSH into this app"                                      // 403: the user lacks the role
-	ReasonNoSuchApp       = "no such app, or SSH is disabled for it"                                  // 404 CF-AppNotFound
+	ReasonNoSuchApp       = "no such app (check the app guid)"                                        // 404 CF-AppNotFound
 	ReasonSSHDisabled     = "SSH is disabled for this app, its space or the platform"                 // 400 CF-InvalidRequest
 	ReasonTokenRejected   = "not permitted: Cloud Controller did not accept the UAA token (platform)" // 401: UAA and CC disagree
 	ReasonCCMisconfigured = "Cloud Controller refused the proxy's request (platform configuration)"   // other 4xx: wrong URL or port
