@@ -63,6 +63,8 @@ RSpec.describe 'jobs/ssh_proxy' do
       diego.ssh_proxy.diego_credentials diego.ssh_proxy.uaa_token_url diego.ssh_proxy.uaa_secret
       diego.ssh_proxy.idle_connection_timeout_in_seconds diego.ssh_proxy.uaa.url diego.ssh_proxy.uaa.port
       diego.ssh_proxy.uaa.ca_cert diego.ssh_proxy.cc.internal_service_hostname diego.ssh_proxy.cc.external_port
+      diego.ssh_proxy.cc.tls_port diego.ssh_proxy.cc.ca_cert diego.ssh_proxy.cc.client_cert diego.ssh_proxy.cc.client_key
+      diego.ssh_proxy.allowed_host_key_algorithms
       connect_to_instance_address enable_consul_service_registration logging.format.timestamp
       backends.tls.enabled backends.tls.ca_certificates backends.tls.client_certificate backends.tls.client_private_key
       loggregator.use_v2_api loggregator.v2_api_port loggregator.ca_cert loggregator.cert loggregator.key
