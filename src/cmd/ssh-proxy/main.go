@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := proxy.Run(ctx, cfg, stderr); err != nil {
+	if err := proxy.Run(ctx, cfg, stdout); err != nil {
 		fmt.Fprintf(stderr, "ssh-proxy: %v\n", err)
 		return 1
 	}

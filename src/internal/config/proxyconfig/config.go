@@ -63,9 +63,13 @@ type BackendsTLS struct {
 
 // Config is the whole ssh-proxy file.
 type Config struct {
-	Address                  string        `yaml:"address"`
-	HealthCheckAddress       string        `yaml:"health_check_address"`
-	LogLevel                 string        `yaml:"log_level"`
+	Address            string `yaml:"address"`
+	HealthCheckAddress string `yaml:"health_check_address"`
+	LogLevel           string `yaml:"log_level"`
+	// LogTimeFormat is lager's timestamp format: unix-epoch (default) or rfc3339.
+	LogTimeFormat string `yaml:"log_time_format"`
+	// DebugAddress serves pprof and /log-level (internal/debugserver); empty = none.
+	DebugAddress             string        `yaml:"debug_address"`
 	HostKeyFiles             []string      `yaml:"host_key_files"`
 	NextHostKeyFiles         []string      `yaml:"next_host_key_files"`
 	AllowedCiphers           []string      `yaml:"allowed_ciphers"`
@@ -95,6 +99,7 @@ func Default() Config {
 	return Config{
 		Address:              "0.0.0.0:2222",
 		LogLevel:             "info",
+		LogTimeFormat:        logging.TimeUnixEpoch,
 		CommunicationTimeout: 10 * time.Second,
 		HandshakeTimeout:     30 * time.Second,
 		EnableCFAuth:         true,
@@ -176,6 +181,10 @@ func (c *Config) Validate() []error {
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		add("log_level", "%v", err)
 	}
+	if _, err := logging.ParseTimeFormat(c.LogTimeFormat); err != nil {
+		add("log_time_format", "%v", err)
+	}
+	checkHostPort("debug_address", c.DebugAddress, true)
 
 	if len(c.HostKeyFiles) == 0 {
 		add("host_key_files", "at least one host key is required")

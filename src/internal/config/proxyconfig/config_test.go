@@ -163,7 +163,7 @@ static_targets: []
 			"aes128-gcm@openssh.com, chacha20-poly1305@openssh.com", "foo",
 			"hmac-sha2-256-etm@openssh.com", "md7",
 			"client_key_file: "+keyF, "client_key_file: "+filepath.Join(dir, "missing"),
-			"log_level: debug", "log_level: loud",
+			"log_level: debug", "log_level: loud\nlog_time_format: iso8601\ndebug_address: localhost",
 			"diego_credentials: secret", "diego_credentials: \"\"",
 			"token_url: https://127.0.0.1:1/oauth/token", "token_url: ftp://x",
 		).Replace(good())
@@ -178,12 +178,25 @@ static_targets: []
 			And(HavePrefix("bbs.client_key_file: "), ContainSubstring("no such file")),
 			And(HavePrefix("backends_tls.client_key_file: "), ContainSubstring("no such file")),
 			HavePrefix("log_level: "),
+			Equal(`log_time_format: unknown time format "iso8601" (want unix-epoch or rfc3339)`),
+			HavePrefix("debug_address: "),
 			HavePrefix("diego_credentials: "),
 			HavePrefix("uaa.token_url: "),
 		))
 		for _, l := range lines {
 			Expect(l).NotTo(ContainSubstring("\n"))
 		}
+	})
+
+	It("defaults to lager's unix-epoch timestamps and no debug server, and accepts rfc3339", func() {
+		d := proxyconfig.Default()
+		Expect(d.LogTimeFormat).To(Equal("unix-epoch"))
+		Expect(d.DebugAddress).To(BeEmpty())
+		cfg, err := proxyconfig.Parse([]byte(strings.Replace(good(), "log_level: debug", "log_level: debug\nlog_time_format: rfc3339\ndebug_address: 127.0.0.1:17016", 1)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(cfg.LogTimeFormat).To(Equal("rfc3339"))
+		Expect(cfg.DebugAddress).To(Equal("127.0.0.1:17016"))
 	})
 
 	It("requires host keys and BBS TLS", func() {
