@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
 )
 
@@ -23,12 +24,13 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		return
 	}
 	addr := net.JoinHostPort(d.Host, strconv.Itoa(int(d.Port)))
+	target := logging.Cap(addr)
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.DialTimeout)
 	var dialer net.Dialer
 	tcp, err := dialer.DialContext(ctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		c.log.Info("direct-tcpip-dial-failed", "target", addr, "error", err.Error())
+		c.log.Info("direct-tcpip-dial-failed", "target", target, "error", err.Error())
 		_ = nch.Reject(ssh.ConnectionFailed, "connect failed")
 		return
 	}
@@ -37,20 +39,25 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		tcp.Close()
 		return
 	}
-	c.log.Info("direct-tcpip-opened", "target", addr)
+	c.log.Info("direct-tcpip-opened", "target", target)
 	c.act.touch()
 	c.relay(ch, reqs, tcp)
+	c.log.Info("direct-tcpip-closed", "target", target)
 }
 
 // relay copies between a channel and a TCP connection with half-close in both directions and
 // returns when both directions ended or the connection's context is done.
 func (c *conn) relay(ch ssh.Channel, reqs <-chan *ssh.Request, tcp net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(3)
+	// Channel requests are refused until the channel is gone; that is not a direction of the
+	// relay, so it does not count towards "both directions ended" (waiting for it would wait for
+	// the client's CLOSE, which clients such as ssh -W only send after ours).
+	discarded := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(discarded)
 		ssh.DiscardRequests(reqs)
 	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		_, _ = copyBuf(tcp, activeReader{r: ch, act: c.act})
@@ -76,6 +83,7 @@ func (c *conn) relay(ch ssh.Channel, reqs <-chan *ssh.Request, tcp net.Conn) {
 	tcp.Close()
 	ch.Close()
 	<-done
+	<-discarded
 }
 
 func forwardKey(addr string, port uint32) string {

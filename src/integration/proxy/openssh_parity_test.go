@@ -1,0 +1,63 @@
+package proxy_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+)
+
+// answerAndClose serves 127.0.0.1 (the container's side too, on this machine): every
+// connection gets reply, then the server closes it. It returns the port.
+func answerAndClose(reply string) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, reply)
+			c.Close()
+		}
+	}()
+	DeferCleanup(func() { ln.Close(); <-done })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+var _ = Describe("ssh-proxy relaying what clients rely on in OpenSSH's sshd", func() {
+	var e *env
+
+	BeforeEach(func() {
+		e = newEnv()
+		e.startProxy(proxyOpts{})
+	})
+
+	It("lets ssh -W exit 0 within 2s once the target answered and closed, like OpenSSH's sshd", func() {
+		port := answerAndClose("hello through the proxy\n")
+		args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort),
+			"-W", fmt.Sprintf("127.0.0.1:%d", port), e.user()+"@127.0.0.1")
+		cmd := exec.Command("sshpass", append([]string{"-e", "ssh"}, args...)...)
+		cmd.Env = append(os.Environ(), "SSHPASS="+e.code())
+		stdin, err := cmd.StdinPipe() // held open: only the target's hang-up may end the session
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = stdin.Close() })
+		sess, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { sess.Kill().Wait(10 * time.Second) })
+
+		Eventually(sess.Out, 30*time.Second).Should(gbytes.Say("hello through the proxy"))
+		Eventually(sess, 2*time.Second).Should(gexec.Exit(0))
+	})
+})

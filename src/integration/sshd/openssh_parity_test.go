@@ -1,0 +1,133 @@
+package sshd_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+	"golang.org/x/crypto/ssh"
+)
+
+// hangUpBound is how soon after the target hangs up a tunnel must be gone (issue 14: stock
+// OpenSSH needs about 0.2 s).
+const hangUpBound = 2 * time.Second
+
+// answerAndClose serves 127.0.0.1:port: every connection gets reply, then the server closes it
+// (a database dropping an idle client does the same). It returns the port.
+func answerAndClose(reply string) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, reply)
+			c.Close()
+		}
+	}()
+	DeferCleanup(func() { ln.Close(); <-done })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// openFDs counts the open file descriptors of pid.
+func openFDs(pid int) int {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	Expect(err).NotTo(HaveOccurred())
+	return len(entries)
+}
+
+// directTCPIP is the payload of a direct-tcpip channel open (RFC 4254 7.2).
+type directTCPIP struct {
+	Host       string
+	Port       uint32
+	OriginHost string
+	OriginPort uint32
+}
+
+var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd)", func() {
+	var d *daemon
+
+	BeforeEach(func() {
+		d = startKeyed(nil)
+	})
+
+	It("lets ssh -W exit 0 within 2s once the target answered and closed, like OpenSSH's sshd", func() {
+		port := answerAndClose("hello from the target\n")
+		cmd := d.sshCmd(clientKey.PrivateFile, []string{"-W", fmt.Sprintf("127.0.0.1:%d", port)})
+		stdin, err := cmd.StdinPipe() // held open: only the target's hang-up may end the session
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { _ = stdin.Close() })
+		sess := startBackground(cmd)
+		Eventually(sess.Out, cmdTimeout).Should(gbytes.Say("hello from the target"))
+		Eventually(sess, hangUpBound).Should(gexec.Exit(0))
+	})
+
+	It("sends CHANNEL_EOF when the target closes and CHANNEL_CLOSE once the client's EOF arrived, like OpenSSH's sshd", func() {
+		port := answerAndClose("one reply")
+		c := d.mustGoClient()
+		sshdPID := d.session.Command.Process.Pid
+		base := openFDs(sshdPID)
+		ch, reqs, err := c.OpenChannel("direct-tcpip", ssh.Marshal(directTCPIP{"127.0.0.1", uint32(port), "127.0.0.1", 1}))
+		Expect(err).NotTo(HaveOccurred())
+		defer ch.Close()
+
+		By("EOF: the reply, then the end of the data, while the channel stays open (half-close)")
+		got := make(chan string, 1)
+		go func() { b, _ := io.ReadAll(ch); got <- string(b) }()
+		Eventually(got, hangUpBound).Should(Receive(Equal("one reply")))
+		Consistently(reqs, 300*time.Millisecond).ShouldNot(BeClosed())
+
+		By("CLOSE: right after the client's own EOF")
+		Expect(ch.CloseWrite()).To(Succeed())
+		Eventually(reqs, hangUpBound).Should(BeClosed())
+		Eventually(func() int { return openFDs(sshdPID) }, hangUpBound).Should(Equal(base), "the socket to the target is closed")
+	})
+
+	// OpenSSH's client closes an -L channel itself once both directions saw EOF, so this one
+	// guards the sockets and channels; the two above are the ones clients that wait for the
+	// server's CLOSE (ssh -W, and the Go client) depend on.
+	It("leaves no socket or channel behind an ssh -L tunnel whose target closed after one reply", func() {
+		port := answerAndClose("bye\n")
+		lport := freePort()
+		tunnel := startBackground(d.sshCmd(clientKey.PrivateFile, []string{
+			"-N", "-o", "ExitOnForwardFailure=yes",
+			"-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", lport, port),
+		}))
+		sshdPID, clientPID := d.session.Command.Process.Pid, tunnel.Command.Process.Pid
+
+		Eventually(func() error { // ssh listens on lport
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lport))
+			if err == nil {
+				l.Close()
+			}
+			return err
+		}, cmdTimeout, 100*time.Millisecond).Should(HaveOccurred())
+		sshdBase, clientBase := openFDs(sshdPID), openFDs(clientPID)
+
+		for range 3 {
+			c, err := netDial(itoa(lport))
+			Expect(err).NotTo(HaveOccurred())
+			_ = c.SetDeadline(time.Now().Add(cmdTimeout))
+			b, err := io.ReadAll(c) // ends when the target's hang-up has been passed along
+			c.Close()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(b)).To(Equal("bye\n"))
+		}
+		Eventually(func() int { return openFDs(sshdPID) }, hangUpBound).Should(Equal(sshdBase), "descriptors in the sshd")
+		Eventually(func() int { return openFDs(clientPID) }, hangUpBound).Should(Equal(clientBase), "descriptors in ssh")
+		Eventually(func() int {
+			return strings.Count(string(d.session.Out.Contents()), `"msg":"direct-tcpip-closed"`)
+		}, hangUpBound).Should(Equal(3), "channels the sshd closed")
+	})
+})
