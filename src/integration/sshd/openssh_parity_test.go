@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -129,5 +130,54 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 		Eventually(func() int {
 			return strings.Count(string(d.session.Out.Contents()), `"msg":"direct-tcpip-closed"`)
 		}, hangUpBound).Should(Equal(3), "channels the sshd closed")
+	})
+})
+
+// listening is the local address of the TCP socket listening on port, as ss prints it ("" when
+// none listens).
+func listening(port int) string {
+	out, err := exec.Command("ss", "-Hltn", fmt.Sprintf("sport = :%d", port)).Output()
+	Expect(err).NotTo(HaveOccurred())
+	f := strings.Fields(string(out))
+	if len(f) < 4 {
+		return ""
+	}
+	return f[3] // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+}
+
+var _ = Describe("ssh -R listen addresses (OpenSSH's GatewayPorts)", func() {
+	remoteForward := func(d *daemon, spec string) int {
+		port := freePort()
+		startBackground(d.sshCmd(clientKey.PrivateFile, []string{
+			"-N", "-o", "ExitOnForwardFailure=yes", "-R", fmt.Sprintf(spec, port) + ":127.0.0.1:9",
+		}))
+		Eventually(func() string { return listening(port) }, cmdTimeout, 100*time.Millisecond).ShouldNot(BeEmpty())
+		return port
+	}
+
+	DescribeTable("binds loopback only whatever the client asks for, like OpenSSH's sshd with GatewayPorts no (the default)",
+		func(spec string) {
+			d := startKeyed(nil)
+			port := remoteForward(d, spec)
+			Expect(listening(port)).To(Equal(fmt.Sprintf("127.0.0.1:%d", port)))
+		},
+		Entry("-R '*:P'", "*:%d"),
+		Entry("-R 0.0.0.0:P", "0.0.0.0:%d"),
+		Entry("-R '':P", ":%d"),
+		Entry("-R P", "%d"),
+	)
+
+	It("binds what the client asks for with -gatewayPorts=clientspecified", func() {
+		d := startKeyed(nil, "-gatewayPorts=clientspecified")
+		port := remoteForward(d, "*:%d")
+		Expect(listening(port)).To(Equal(fmt.Sprintf("*:%d", port)))
+		port = remoteForward(d, "localhost:%d")
+		Expect(listening(port)).To(Equal(fmt.Sprintf("127.0.0.1:%d", port)))
+	})
+
+	It("binds all interfaces with -gatewayPorts=yes", func() {
+		d := startKeyed(nil, "-gatewayPorts=yes")
+		port := remoteForward(d, "127.0.0.1:%d")
+		Expect(listening(port)).To(Equal(fmt.Sprintf("*:%d", port)))
 	})
 })

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
 )
@@ -90,14 +91,27 @@ func forwardKey(addr string, port uint32) string {
 	return net.JoinHostPort(addr, strconv.Itoa(int(port)))
 }
 
-func bindHost(addr string) string {
-	switch addr {
-	case "", "*", "0.0.0.0":
+// bindHost is the host a -R listener binds for the address the client asked for, following
+// OpenSSH's sshd GatewayPorts: with "no" (the default) only loopback, so that a forward never
+// exposes a port to the container network unless the operator allowed it; with "yes" all
+// interfaces; with "clientspecified" what the client named ("" and "*" for all interfaces).
+func bindHost(addr, gatewayPorts string) string {
+	switch gatewayPorts {
+	case sshdconfig.GatewayPortsYes:
 		return ""
-	case "localhost":
-		return "127.0.0.1"
+	case sshdconfig.GatewayPortsClientSpecified:
+		switch addr {
+		case "", "*":
+			return ""
+		case "localhost":
+			return "127.0.0.1"
+		}
+		return addr
 	}
-	return addr
+	if addr == "::1" {
+		return addr
+	}
+	return "127.0.0.1"
 }
 
 // tcpipForward opens a -R listener inside the container and answers with the bound port.
@@ -120,9 +134,9 @@ func (c *conn) tcpipForward(req *ssh.Request) {
 		return
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(c.ctx, "tcp", net.JoinHostPort(bindHost(f.Address), strconv.Itoa(int(f.Port))))
+	ln, err := lc.Listen(c.ctx, "tcp", net.JoinHostPort(bindHost(f.Address, c.srv.opts.Config.GatewayPorts), strconv.Itoa(int(f.Port))))
 	if err != nil {
-		c.log.Info("tcpip-forward-listen-failed", "error", err.Error())
+		c.log.Info("tcpip-forward-listen-failed", "requested", logging.Cap(f.Address), "error", err.Error())
 		reply(false, nil)
 		return
 	}
@@ -137,7 +151,7 @@ func (c *conn) tcpipForward(req *ssh.Request) {
 	}
 	c.forwards[key] = ln
 	c.mu.Unlock()
-	c.log.Info("tcpip-forward-listening", "address", ln.Addr().String())
+	c.log.Info("tcpip-forward-listening", "requested", logging.Cap(f.Address), "address", ln.Addr().String())
 	if f.Port == 0 {
 		reply(true, payload.Uint32(port))
 	} else {

@@ -42,6 +42,7 @@ type flags struct {
 	address, hostKey, authorizedKey           string
 	allowUnauth, inheritEnv                   bool
 	ciphers, macs, kex, hostKeyAlgs, logLevel string
+	gatewayPorts                              string
 	configFile, checkConfig                   string
 	debugAddr, timeFormat                     string
 	showVersion                               bool
@@ -61,6 +62,7 @@ func newFlags() *flags {
 	fs.StringVar(&f.kex, "allowedKeyExchanges", "", "limit key exchange algorithms to those provided (comma separated)")
 	fs.StringVar(&f.hostKeyAlgs, "allowedHostKeyAlgorithms", "", "limit host key algorithms to those provided (comma separated)")
 	fs.StringVar(&f.logLevel, "logLevel", "info", "log level: debug, info, error or fatal")
+	fs.StringVar(&f.gatewayPorts, "gatewayPorts", sshdconfig.GatewayPortsNo, "where -R listeners bind, as OpenSSH's GatewayPorts: no (loopback), yes (all interfaces) or clientspecified")
 	// diego-sshd also takes these (debugserver and lager flags); accepted so existing command
 	// lines keep working.
 	fs.StringVar(&f.debugAddr, "debugAddr", "", "accepted for diego-sshd compatibility; no debug server is started")
@@ -243,6 +245,9 @@ func (f *flags) apply(cfg *sshdconfig.Config, n *sshdconfig.Names, set map[strin
 	}
 	if use("logLevel") {
 		cfg.LogLevel, n.LogLevel = f.logLevel, "-logLevel"
+	}
+	if use("gatewayPorts") {
+		cfg.GatewayPorts, n.GatewayPorts = f.gatewayPorts, "-gatewayPorts"
 	}
 }
 
