@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -59,5 +60,20 @@ var _ = Describe("ssh-proxy relaying what clients rely on in OpenSSH's sshd", fu
 
 		Eventually(sess.Out, 30*time.Second).Should(gbytes.Say("hello through the proxy"))
 		Eventually(sess, 2*time.Second).Should(gexec.Exit(0))
+	})
+
+	It("passes on why a forward or a command failed: \"Connection refused\", \"Argument list too long\", like OpenSSH's sshd", func() {
+		closed := freePort()
+		r := e.ssh(e.code(), nil, "-o", "LogLevel=INFO", "-W", fmt.Sprintf("127.0.0.1:%d", closed))
+		Expect(r.code).To(Equal(255))
+		Expect(r.stderr).To(ContainSubstring("open failed: connect failed: Connection refused"))
+
+		words := make([]string, 2000) // a 200 KB command line, in arguments ssh itself accepts
+		for i := range words {
+			words[i] = strings.Repeat("x", 99)
+		}
+		r = e.ssh(e.code(), nil, append([]string{"echo"}, words...)...)
+		Expect(r.code).To(Equal(1))
+		Expect(r.stderr).To(ContainSubstring("Argument list too long"))
 	})
 })

@@ -1,6 +1,7 @@
 package sshd_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -179,5 +180,49 @@ var _ = Describe("ssh -R listen addresses (OpenSSH's GatewayPorts)", func() {
 		d := startKeyed(nil, "-gatewayPorts=yes")
 		port := remoteForward(d, "127.0.0.1:%d")
 		Expect(listening(port)).To(Equal(fmt.Sprintf("*:%d", port)))
+	})
+})
+
+var _ = Describe("failures worded with their cause (as OpenSSH's sshd)", func() {
+	var d *daemon
+
+	BeforeEach(func() {
+		d = startKeyed(nil)
+	})
+
+	It("refuses a forward to a closed port with \"Connection refused\", like OpenSSH's sshd", func() {
+		closed := freePort()
+		sess := run(d.sshCmd(clientKey.PrivateFile, []string{"-o", "LogLevel=INFO", "-W", fmt.Sprintf("127.0.0.1:%d", closed)}))
+		Expect(sess.ExitCode()).To(Equal(255))
+		Expect(string(sess.Err.Contents())).To(ContainSubstring("open failed: connect failed: Connection refused"))
+
+		c := d.mustGoClient()
+		_, _, err := c.OpenChannel("direct-tcpip", ssh.Marshal(directTCPIP{"127.0.0.1", uint32(closed), "127.0.0.1", 1}))
+		var oce *ssh.OpenChannelError
+		Expect(errors.As(err, &oce)).To(BeTrue(), "%v", err)
+		Expect(oce.Reason).To(Equal(ssh.ConnectionFailed))
+		Expect(oce.Message).To(ContainSubstring("refused"))
+	})
+
+	It("reports a command line over the kernel's limit as \"Argument list too long\" with exit status 1, like OpenSSH's sshd", func() {
+		// 2000 words of 100 bytes: each argument of ssh is small, the joined command is 200 KB,
+		// more than one argument of execve may be (MAX_ARG_STRLEN, 128 KiB).
+		words := make([]string, 2000)
+		for i := range words {
+			words[i] = strings.Repeat("x", 99)
+		}
+		sess := run(d.sshCmd(clientKey.PrivateFile, nil, append([]string{"echo"}, words...)...))
+		Expect(sess.ExitCode()).To(Equal(1))
+		Expect(string(sess.Err.Contents())).To(MatchRegexp(`/bin/(ba)?sh: Argument list too long`))
+
+		s, err := d.mustGoClient().NewSession()
+		Expect(err).NotTo(HaveOccurred())
+		var stderr strings.Builder
+		s.Stderr = &stderr
+		err = s.Run("echo " + strings.Join(words, " "))
+		var ee *ssh.ExitError
+		Expect(errors.As(err, &ee)).To(BeTrue(), "%v", err)
+		Expect(ee.ExitStatus()).To(Equal(1))
+		Expect(stderr.String()).To(ContainSubstring("Argument list too long"))
 	})
 })

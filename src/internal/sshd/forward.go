@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
 
@@ -32,7 +35,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	cancel()
 	if err != nil {
 		c.log.Info("direct-tcpip-dial-failed", "target", target, "error", err.Error())
-		_ = nch.Reject(ssh.ConnectionFailed, "connect failed")
+		_ = nch.Reject(ssh.ConnectionFailed, connectFailure(err))
 		return
 	}
 	ch, reqs, err := nch.Accept()
@@ -44,6 +47,35 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	c.act.touch()
 	c.relay(ch, reqs, tcp)
 	c.log.Info("direct-tcpip-closed", "target", target)
+}
+
+// connectFailure words a failed dial as OpenSSH's sshd does in its open-failure message (the
+// client prints "open failed: connect failed: <this>"): the system's description of the error
+// ("Connection refused", "No route to host"), the resolver's for an unknown name.
+func connectFailure(err error) string {
+	var dnsErr *net.DNSError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "Name or service not known"
+	case errors.As(err, &dnsErr):
+		return "Temporary failure in name resolution"
+	case errors.As(err, &errno):
+		return strerror(errno)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return strerror(syscall.ETIMEDOUT)
+	}
+	return "connect failed"
+}
+
+// strerror is the C library's description of errno ("Connection refused"); Go's are the same
+// words in lower case.
+func strerror(errno syscall.Errno) string {
+	msg := errno.Error()
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
 }
 
 // relay copies between a channel and a TCP connection with half-close in both directions and

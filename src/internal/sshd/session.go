@@ -203,12 +203,47 @@ func (s *session) start(kind, cmdline string) bool {
 	default:
 		err = s.startProcess(kind, cmdline)
 	}
+	var ee *execError
+	if errors.As(err, &ee) {
+		// As OpenSSH's sshd, whose session child reports a failed execve with perror and
+		// exit status 1: the request succeeds and the client learns why on stderr.
+		s.log.Info("exec-failed", "kind", kind, "error", ee.Error())
+		s.startExecFailure(ee)
+		err = nil
+	}
 	if err != nil {
 		s.log.Error("start-failed", "kind", kind, "error", err.Error())
 		return false
 	}
 	s.started = true
 	return true
+}
+
+// execError is a program that could not be executed (execve failed: E2BIG for a command line
+// over the kernel's limit, ENOENT, EACCES...).
+type execError struct {
+	shell string
+	err   error
+}
+
+func (e *execError) Error() string {
+	var errno syscall.Errno
+	if errors.As(e.err, &errno) {
+		return e.shell + ": " + strerror(errno)
+	}
+	return e.shell + ": " + e.err.Error()
+}
+
+// startExecFailure ends the session as a program that failed to execute: the reason on stderr,
+// exit status 1.
+func (s *session) startExecFailure(ee *execError) {
+	s.c.wg.Add(1)
+	go func() {
+		defer s.c.wg.Done()
+		defer close(s.finished)
+		_, _ = io.WriteString(s.ch.Stderr(), ee.Error()+"\n")
+		s.finish(payload.ExitStatus(1), "exit-status")
+	}()
 }
 
 func (s *session) ioReader() io.Reader { return activeReader{r: s.ch, act: s.c.act} }
@@ -329,7 +364,7 @@ func (s *session) startProcess(kind, cmdline string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
 	if err := cmd.Start(); err != nil {
 		closeAll(stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW)
-		return err
+		return &execError{shell: cmd.Path, err: err}
 	}
 	closeAll(stdinR, stdoutW, stderrW)
 	s.proc = cmd.Process
@@ -400,7 +435,7 @@ func (s *session) startPTY(cmd *exec.Cmd) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		closeAll(master, tty)
-		return err
+		return &execError{shell: cmd.Path, err: err}
 	}
 	tty.Close()
 	s.proc = cmd.Process
