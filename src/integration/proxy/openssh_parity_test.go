@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -76,4 +77,24 @@ var _ = Describe("ssh-proxy relaying what clients rely on in OpenSSH's sshd", fu
 		Expect(r.code).To(Equal(1))
 		Expect(r.stderr).To(ContainSubstring("Argument list too long"))
 	})
+})
+
+var _ = Describe("ssh-proxy answering client identification lines (as OpenSSH's sshd)", func() {
+	DescribeTable("answers a bad identification with OpenSSH's one-line reason, then closes within 1s",
+		func(line, reason string) {
+			e := newEnv()
+			e.startProxy(proxyOpts{})
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(e.proxyPort), 10*time.Second)
+			Expect(err).NotTo(HaveOccurred())
+			defer c.Close()
+			_, err = io.WriteString(c, line)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(c.SetReadDeadline(time.Now().Add(time.Second))).To(Succeed())
+			got, err := io.ReadAll(c)
+			Expect(err).NotTo(HaveOccurred(), "closed within 1s; received %q", got)
+			Expect(string(got)).To(MatchRegexp(`^SSH-2\.0-\S+\r\n` + regexp.QuoteMeta(reason) + `\r\n$`))
+		},
+		Entry("an SSH-1.5 client, like OpenSSH's sshd", "SSH-1.5-OldClient\r\n", "Protocol major versions differ."),
+		Entry("a garbage line, like OpenSSH's sshd", "GET / HTTP/1.1\r\n", "Invalid SSH identification string."),
+	)
 })

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"time"
 
@@ -225,4 +226,30 @@ var _ = Describe("failures worded with their cause (as OpenSSH's sshd)", func() 
 		Expect(ee.ExitStatus()).To(Equal(1))
 		Expect(stderr.String()).To(ContainSubstring("Argument list too long"))
 	})
+})
+
+// identify connects to port, sends line and returns everything received until the server
+// closed (or 1 s passed: the bound, from the moment line was sent) and whether it closed.
+func identify(port, line string) (string, bool) {
+	c, err := netDial(port)
+	Expect(err).NotTo(HaveOccurred())
+	defer c.Close()
+	_, err = io.WriteString(c, line)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(c.SetReadDeadline(time.Now().Add(time.Second))).To(Succeed())
+	b, err := io.ReadAll(c)
+	return string(b), err == nil
+}
+
+var _ = Describe("client identification lines (as OpenSSH's sshd)", func() {
+	DescribeTable("answers a bad identification with OpenSSH's one-line reason, then closes within 1s",
+		func(line, reason string) {
+			d := startKeyed(nil)
+			got, closed := identify(d.port, line)
+			Expect(closed).To(BeTrue(), "closed within 1s; received %q", got)
+			Expect(got).To(MatchRegexp(`^SSH-2\.0-\S+\r\n` + regexp.QuoteMeta(reason) + `\r\n$`))
+		},
+		Entry("an SSH-1.5 client, like OpenSSH's sshd", "SSH-1.5-OldClient\r\n", "Protocol major versions differ."),
+		Entry("a garbage line, like OpenSSH's sshd", "GET / HTTP/1.1\r\n", "Invalid SSH identification string."),
+	)
 })

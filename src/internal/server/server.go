@@ -30,6 +30,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/quickack"
 	"github.com/app-ssh/app-ssh/internal/relay"
+	"github.com/app-ssh/app-ssh/internal/sshident"
 )
 
 // Gate admits a connection: it authenticates the password for meta.User() and connects the
@@ -420,7 +421,8 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	hctx, hcancel := context.WithDeadline(ctx, grace)
 	stopH := context.AfterFunc(hctx, ic.interrupt)
 	st := &connState{remote: remote}
-	sc, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(hctx, st, ic))
+	// sshident: a client line that is not an SSH-2.0 identification gets OpenSSH's reason.
+	sc, chans, reqs, err := ssh.NewServerConn(sshident.Wrap(ic), s.serverConfig(hctx, st, ic))
 	qa.Done()
 	handshakeInterrupted := !stopH()
 	graceExpired := errors.Is(hctx.Err(), context.DeadlineExceeded) || !time.Now().Before(grace)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
 	"github.com/app-ssh/app-ssh/internal/quickack"
+	"github.com/app-ssh/app-ssh/internal/sshident"
 )
 
 // BuiltinRunner runs a built-in command on a session's streams and returns its exit status.
@@ -178,7 +179,8 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 	stopHS := context.AfterFunc(parent, func() { nc.Close() })
 	// No delayed-ACK stalls while the client's small handshake packets wait behind Nagle.
 	nc, qa := quickack.Wrap(nc)
-	sc, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
+	// A client line that is not an SSH-2.0 identification is answered with OpenSSH's reason.
+	sc, chans, reqs, err := ssh.NewServerConn(sshident.Wrap(nc), s.sshCfg)
 	qa.Done()
 	stopped := stopHS()
 	if err != nil {
