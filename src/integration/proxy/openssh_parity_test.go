@@ -15,6 +15,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+	"golang.org/x/crypto/ssh"
 )
 
 // answerAndClose serves 127.0.0.1 (the container's side too, on this machine): every
@@ -97,4 +98,20 @@ var _ = Describe("ssh-proxy answering client identification lines (as OpenSSH's 
 		Entry("an SSH-1.5 client, like OpenSSH's sshd", "SSH-1.5-OldClient\r\n", "Protocol major versions differ."),
 		Entry("a garbage line, like OpenSSH's sshd", "GET / HTTP/1.1\r\n", "Invalid SSH identification string."),
 	)
+})
+
+var _ = Describe("ssh-proxy logging attacker-controlled strings", func() {
+	It("keeps every log line under 1 KiB for a 100 KiB user name", func() {
+		e := newEnv()
+		e.startProxy(proxyOpts{})
+		_, err := ssh.Dial("tcp", "127.0.0.1:"+strconv.Itoa(e.proxyPort), &ssh.ClientConfig{
+			User: strings.Repeat("u", 100<<10), Auth: []ssh.AuthMethod{ssh.Password("not-a-code")},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+		})
+		Expect(err).To(HaveOccurred())
+		Eventually(e.proxyLog, 10*time.Second).Should(MatchRegexp(`authentication-refused.*"ssh_user":"u{256}…\[truncated 102144 bytes\]"`))
+		for _, line := range strings.Split(e.proxyLog(), "\n") {
+			Expect(len(line)).To(BeNumerically("<", 1024), "log line %.200q...", line)
+		}
+	})
 })

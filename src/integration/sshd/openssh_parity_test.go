@@ -130,7 +130,7 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 		Eventually(func() int { return openFDs(sshdPID) }, hangUpBound).Should(Equal(sshdBase), "descriptors in the sshd")
 		Eventually(func() int { return openFDs(clientPID) }, hangUpBound).Should(Equal(clientBase), "descriptors in ssh")
 		Eventually(func() int {
-			return strings.Count(string(d.session.Out.Contents()), `"msg":"direct-tcpip-closed"`)
+			return strings.Count(string(d.session.Out.Contents()), `direct-tcpip-closed"`)
 		}, hangUpBound).Should(Equal(3), "channels the sshd closed")
 	})
 })
@@ -252,4 +252,28 @@ var _ = Describe("client identification lines (as OpenSSH's sshd)", func() {
 		Entry("an SSH-1.5 client, like OpenSSH's sshd", "SSH-1.5-OldClient\r\n", "Protocol major versions differ."),
 		Entry("a garbage line, like OpenSSH's sshd", "GET / HTTP/1.1\r\n", "Invalid SSH identification string."),
 	)
+})
+
+var _ = Describe("attacker-controlled strings in the log", func() {
+	It("keeps every log line under 1 KiB for a 100 KiB user name and subsystem name", func() {
+		d := startKeyed(nil)
+		huge := strings.Repeat("u", 100<<10)
+		c, err := ssh.Dial("tcp", "127.0.0.1:"+d.port, &ssh.ClientConfig{
+			User: huge, Auth: []ssh.AuthMethod{ssh.PublicKeys(clientKey.Signer)},
+			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+		})
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		s, err := c.NewSession()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(s.RequestSubsystem(strings.Repeat("s", 30<<10))).NotTo(Succeed())
+		s.Close()
+
+		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say(`subsystem-refused`))
+		out := string(d.session.Out.Contents())
+		Expect(out).To(MatchRegexp(`connection-opened.*"user":"u{256}…\[truncated 102144 bytes\]"`))
+		for _, line := range strings.Split(out, "\n") {
+			Expect(len(line)).To(BeNumerically("<", 1024), "log line %.200q...", line)
+		}
+	})
 })

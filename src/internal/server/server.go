@@ -26,6 +26,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/hostkeys"
 	"github.com/app-ssh/app-ssh/internal/limits"
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/quickack"
@@ -307,7 +308,7 @@ func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, er
 	}
 	s.cfg.Metrics.Auth(method, false)
 	s.logger.Info("ssh-proxy.authentication-refused",
-		"ssh_user", meta.User(), "remote_addr", st.remote, "method", method, "reason", reason, "error", err.Error())
+		"ssh_user", logging.Cap(meta.User()), "remote_addr", st.remote, "method", method, "reason", reason, "error", err.Error())
 	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
 }
 
@@ -445,7 +446,7 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	t, _ := auth.TargetOf(sc.Permissions)
 	instance := sc.Permissions.Extensions[ExtInstanceGUID]
 	attrs := []any{
-		"user", t.User, "ssh_user", sc.User(), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
+		"user", logging.Cap(t.User), "ssh_user", logging.Cap(sc.User()), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
 		"index", t.Index, "instance_guid", instance, "remote_addr", remote, "backend_tls", backend.TLS,
 	}
 	sessionID := newSessionID()

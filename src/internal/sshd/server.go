@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/quickack"
 	"github.com/app-ssh/app-ssh/internal/sshident"
 )
@@ -207,7 +208,7 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 		log:      s.log.With("remote", remote, "session_id", shortID(sc.SessionID())),
 		forwards: map[string]net.Listener{},
 	}
-	fields := []any{"user", sc.User()}
+	fields := []any{"user", logging.Cap(sc.User())}
 	if sc.Permissions != nil && sc.Permissions.Extensions[verifiedKeyExt] != "" {
 		fields = append(fields, "key_fingerprint", sc.Permissions.Extensions[verifiedKeyExt])
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
 )
 
@@ -114,7 +115,7 @@ func (s *session) handle(req *ssh.Request) bool {
 		}
 		s.envBytes += size
 		s.env.set(e.Name, e.Value)
-		s.log.Debug("env-accepted", "name", e.Name)
+		s.log.Debug("env-accepted", "name", logging.Cap(e.Name))
 		return true
 	case "pty-req":
 		p, err := payload.ParsePtyReq(req.Payload)
@@ -175,6 +176,7 @@ func (s *session) handle(req *ssh.Request) bool {
 	case "subsystem":
 		name, err := payload.ParseSubsystem(req.Payload)
 		if err != nil || name != "sftp" {
+			s.log.Info("subsystem-refused", "subsystem", logging.Cap(name))
 			return false
 		}
 		return s.start("sftp", "")
