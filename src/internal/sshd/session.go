@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/sftpfs"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
 )
 
@@ -267,10 +267,7 @@ func (s *session) startSFTP() error {
 		io.Writer
 		io.Closer
 	}{bufio.NewReaderSize(s.ioReader(), sftpReadBuf), s.ioWriter(), nopCloser{}} // the session closes the channel after exit-status
-	srv, err := sftp.NewServer(rwc, sftp.WithServerWorkingDirectory(s.c.srv.homeDir))
-	if err != nil {
-		return err
-	}
+	srv := sftpfs.NewServer(rwc, s.c.srv.homeDir)
 	s.log.Info("sftp-started")
 	s.c.wg.Add(1)
 	go func() {
@@ -281,7 +278,8 @@ func (s *session) startSFTP() error {
 		err := srv.Serve()
 		srv.Close()
 		code := uint32(0)
-		if err != nil && !errors.Is(err, io.EOF) {
+		// The client's EOF ends the subsystem normally, open handles or not (as sftp-server).
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			code = 1
 		}
 		s.finish(payload.ExitStatus(code), "exit-status")
