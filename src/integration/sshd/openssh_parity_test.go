@@ -59,24 +59,45 @@ type directTCPIP struct {
 }
 
 var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd)", func() {
-	var d *daemon
+	DescribeTable("ssh -W exits 0 within 2s once the target answered and closed, like OpenSSH's sshd",
+		func(start func() *daemon) {
+			d := start()
+			port := answerAndClose("hello from the target\n")
+			cmd := d.sshCmd(clientKey.PrivateFile, []string{"-W", fmt.Sprintf("127.0.0.1:%d", port)})
+			stdin, err := cmd.StdinPipe() // held open: only the target's hang-up may end the session
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { _ = stdin.Close() })
+			sess := startBackground(cmd)
+			Eventually(sess.Out, cmdTimeout).Should(gbytes.Say("hello from the target"))
+			Eventually(sess, hangUpBound).Should(gexec.Exit(0))
+		},
+		oursEntry(), stockEntry(),
+	)
 
-	BeforeEach(func() {
-		d = startKeyed(nil)
-	})
+	DescribeTable("CHANNEL_EOF when the target closes, CHANNEL_CLOSE once the client's EOF arrived, like OpenSSH's sshd",
+		func(start func() *daemon) {
+			d := start()
+			port := answerAndClose("one reply")
+			c := d.mustGoClient()
+			ch, reqs, err := c.OpenChannel("direct-tcpip", ssh.Marshal(directTCPIP{"127.0.0.1", uint32(port), "127.0.0.1", 1}))
+			Expect(err).NotTo(HaveOccurred())
+			defer ch.Close()
 
-	It("lets ssh -W exit 0 within 2s once the target answered and closed, like OpenSSH's sshd", func() {
-		port := answerAndClose("hello from the target\n")
-		cmd := d.sshCmd(clientKey.PrivateFile, []string{"-W", fmt.Sprintf("127.0.0.1:%d", port)})
-		stdin, err := cmd.StdinPipe() // held open: only the target's hang-up may end the session
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = stdin.Close() })
-		sess := startBackground(cmd)
-		Eventually(sess.Out, cmdTimeout).Should(gbytes.Say("hello from the target"))
-		Eventually(sess, hangUpBound).Should(gexec.Exit(0))
-	})
+			By("EOF: the reply, then the end of the data, while the channel stays open (half-close)")
+			got := make(chan string, 1)
+			go func() { b, _ := io.ReadAll(ch); got <- string(b) }()
+			Eventually(got, hangUpBound).Should(Receive(Equal("one reply")))
+			Consistently(reqs, 300*time.Millisecond).ShouldNot(BeClosed())
 
-	It("sends CHANNEL_EOF when the target closes and CHANNEL_CLOSE once the client's EOF arrived, like OpenSSH's sshd", func() {
+			By("CLOSE: right after the client's own EOF")
+			Expect(ch.CloseWrite()).To(Succeed())
+			Eventually(reqs, hangUpBound).Should(BeClosed())
+		},
+		oursEntry(), stockEntry(),
+	)
+
+	It("frees the socket to the target once the channel closed", func() {
+		d := ours()
 		port := answerAndClose("one reply")
 		c := d.mustGoClient()
 		sshdPID := d.session.Command.Process.Pid
@@ -84,23 +105,17 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 		ch, reqs, err := c.OpenChannel("direct-tcpip", ssh.Marshal(directTCPIP{"127.0.0.1", uint32(port), "127.0.0.1", 1}))
 		Expect(err).NotTo(HaveOccurred())
 		defer ch.Close()
-
-		By("EOF: the reply, then the end of the data, while the channel stays open (half-close)")
-		got := make(chan string, 1)
-		go func() { b, _ := io.ReadAll(ch); got <- string(b) }()
-		Eventually(got, hangUpBound).Should(Receive(Equal("one reply")))
-		Consistently(reqs, 300*time.Millisecond).ShouldNot(BeClosed())
-
-		By("CLOSE: right after the client's own EOF")
+		_, _ = io.ReadAll(ch)
 		Expect(ch.CloseWrite()).To(Succeed())
 		Eventually(reqs, hangUpBound).Should(BeClosed())
-		Eventually(func() int { return openFDs(sshdPID) }, hangUpBound).Should(Equal(base), "the socket to the target is closed")
+		Eventually(func() int { return openFDs(sshdPID) }, hangUpBound).Should(Equal(base))
 	})
 
 	// OpenSSH's client closes an -L channel itself once both directions saw EOF, so this one
 	// guards the sockets and channels; the two above are the ones clients that wait for the
 	// server's CLOSE (ssh -W, and the Go client) depend on.
 	It("leaves no socket or channel behind an ssh -L tunnel whose target closed after one reply", func() {
+		d := ours()
 		port := answerAndClose("bye\n")
 		lport := freePort()
 		tunnel := startBackground(d.sshCmd(clientKey.PrivateFile, []string{
@@ -135,16 +150,17 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 	})
 })
 
-// listening is the local address of the TCP socket listening on port, as ss prints it ("" when
-// none listens).
-func listening(port int) string {
+// listening is the local addresses of the TCP sockets listening on port, as ss prints them.
+func listening(port int) []string {
 	out, err := exec.Command("ss", "-Hltn", fmt.Sprintf("sport = :%d", port)).Output()
 	Expect(err).NotTo(HaveOccurred())
-	f := strings.Fields(string(out))
-	if len(f) < 4 {
-		return ""
+	var addrs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 {
+			addrs = append(addrs, f[3]) // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+		}
 	}
-	return f[3] // State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+	return addrs
 }
 
 var _ = Describe("ssh -R listen addresses (OpenSSH's GatewayPorts)", func() {
@@ -153,79 +169,82 @@ var _ = Describe("ssh -R listen addresses (OpenSSH's GatewayPorts)", func() {
 		startBackground(d.sshCmd(clientKey.PrivateFile, []string{
 			"-N", "-o", "ExitOnForwardFailure=yes", "-R", fmt.Sprintf(spec, port) + ":127.0.0.1:9",
 		}))
-		Eventually(func() string { return listening(port) }, cmdTimeout, 100*time.Millisecond).ShouldNot(BeEmpty())
+		Eventually(func() []string { return listening(port) }, cmdTimeout, 100*time.Millisecond).ShouldNot(BeEmpty())
 		return port
 	}
 
 	DescribeTable("binds loopback only whatever the client asks for, like OpenSSH's sshd with GatewayPorts no (the default)",
-		func(spec string) {
-			d := startKeyed(nil)
-			port := remoteForward(d, spec)
-			Expect(listening(port)).To(Equal(fmt.Sprintf("127.0.0.1:%d", port)))
+		func(start func() *daemon) {
+			d := start()
+			for _, spec := range []string{"*:%d", "0.0.0.0:%d", ":%d", "%d"} {
+				port := remoteForward(d, spec)
+				// OpenSSH's sshd binds ::1 as well; ours 127.0.0.1 only. Never a wildcard.
+				Expect(listening(port)).To(ContainElement(fmt.Sprintf("127.0.0.1:%d", port)), "-R "+spec)
+				Expect(listening(port)).To(HaveEach(BeElementOf(fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("[::1]:%d", port))), "-R "+spec)
+			}
 		},
-		Entry("-R '*:P'", "*:%d"),
-		Entry("-R 0.0.0.0:P", "0.0.0.0:%d"),
-		Entry("-R '':P", ":%d"),
-		Entry("-R P", "%d"),
+		oursEntry(), stockEntry(),
 	)
 
 	It("binds what the client asks for with -gatewayPorts=clientspecified", func() {
 		d := startKeyed(nil, "-gatewayPorts=clientspecified")
 		port := remoteForward(d, "*:%d")
-		Expect(listening(port)).To(Equal(fmt.Sprintf("*:%d", port)))
+		Expect(listening(port)).To(Equal([]string{fmt.Sprintf("*:%d", port)}))
 		port = remoteForward(d, "localhost:%d")
-		Expect(listening(port)).To(Equal(fmt.Sprintf("127.0.0.1:%d", port)))
+		Expect(listening(port)).To(Equal([]string{fmt.Sprintf("127.0.0.1:%d", port)}))
 	})
 
 	It("binds all interfaces with -gatewayPorts=yes", func() {
 		d := startKeyed(nil, "-gatewayPorts=yes")
 		port := remoteForward(d, "127.0.0.1:%d")
-		Expect(listening(port)).To(Equal(fmt.Sprintf("*:%d", port)))
+		Expect(listening(port)).To(Equal([]string{fmt.Sprintf("*:%d", port)}))
 	})
 })
 
 var _ = Describe("failures worded with their cause (as OpenSSH's sshd)", func() {
-	var d *daemon
+	DescribeTable("refuses a forward to a closed port with \"Connection refused\", like OpenSSH's sshd",
+		func(start func() *daemon) {
+			d := start()
+			closed := freePort()
+			sess := run(d.sshCmd(clientKey.PrivateFile, []string{"-o", "LogLevel=INFO", "-W", fmt.Sprintf("127.0.0.1:%d", closed)}))
+			Expect(sess.ExitCode()).To(Equal(255))
+			Expect(string(sess.Err.Contents())).To(ContainSubstring("open failed: connect failed: Connection refused"))
 
-	BeforeEach(func() {
-		d = startKeyed(nil)
-	})
+			c := d.mustGoClient()
+			_, _, err := c.OpenChannel("direct-tcpip", ssh.Marshal(directTCPIP{"127.0.0.1", uint32(closed), "127.0.0.1", 1}))
+			var oce *ssh.OpenChannelError
+			Expect(errors.As(err, &oce)).To(BeTrue(), "%v", err)
+			Expect(oce.Reason).To(Equal(ssh.ConnectionFailed))
+			Expect(oce.Message).To(ContainSubstring("refused"))
+		},
+		oursEntry(), stockEntry(),
+	)
 
-	It("refuses a forward to a closed port with \"Connection refused\", like OpenSSH's sshd", func() {
-		closed := freePort()
-		sess := run(d.sshCmd(clientKey.PrivateFile, []string{"-o", "LogLevel=INFO", "-W", fmt.Sprintf("127.0.0.1:%d", closed)}))
-		Expect(sess.ExitCode()).To(Equal(255))
-		Expect(string(sess.Err.Contents())).To(ContainSubstring("open failed: connect failed: Connection refused"))
+	DescribeTable("reports a command line over the kernel's limit as \"Argument list too long\" with exit status 1, like OpenSSH's sshd",
+		func(start func() *daemon) {
+			d := start()
+			// 2000 words of 100 bytes: each argument of ssh is small, the joined command is
+			// 200 KB, more than one argument of execve may be (MAX_ARG_STRLEN, 128 KiB).
+			words := make([]string, 2000)
+			for i := range words {
+				words[i] = strings.Repeat("x", 99)
+			}
+			sess := run(d.sshCmd(clientKey.PrivateFile, nil, append([]string{"echo"}, words...)...))
+			Expect(sess.ExitCode()).To(Equal(1))
+			Expect(string(sess.Err.Contents())).To(MatchRegexp(`/bin/(ba)?sh: Argument list too long`))
 
-		c := d.mustGoClient()
-		_, _, err := c.OpenChannel("direct-tcpip", ssh.Marshal(directTCPIP{"127.0.0.1", uint32(closed), "127.0.0.1", 1}))
-		var oce *ssh.OpenChannelError
-		Expect(errors.As(err, &oce)).To(BeTrue(), "%v", err)
-		Expect(oce.Reason).To(Equal(ssh.ConnectionFailed))
-		Expect(oce.Message).To(ContainSubstring("refused"))
-	})
-
-	It("reports a command line over the kernel's limit as \"Argument list too long\" with exit status 1, like OpenSSH's sshd", func() {
-		// 2000 words of 100 bytes: each argument of ssh is small, the joined command is 200 KB,
-		// more than one argument of execve may be (MAX_ARG_STRLEN, 128 KiB).
-		words := make([]string, 2000)
-		for i := range words {
-			words[i] = strings.Repeat("x", 99)
-		}
-		sess := run(d.sshCmd(clientKey.PrivateFile, nil, append([]string{"echo"}, words...)...))
-		Expect(sess.ExitCode()).To(Equal(1))
-		Expect(string(sess.Err.Contents())).To(MatchRegexp(`/bin/(ba)?sh: Argument list too long`))
-
-		s, err := d.mustGoClient().NewSession()
-		Expect(err).NotTo(HaveOccurred())
-		var stderr strings.Builder
-		s.Stderr = &stderr
-		err = s.Run("echo " + strings.Join(words, " "))
-		var ee *ssh.ExitError
-		Expect(errors.As(err, &ee)).To(BeTrue(), "%v", err)
-		Expect(ee.ExitStatus()).To(Equal(1))
-		Expect(stderr.String()).To(ContainSubstring("Argument list too long"))
-	})
+			s, err := d.mustGoClient().NewSession()
+			Expect(err).NotTo(HaveOccurred())
+			var stderr strings.Builder
+			s.Stderr = &stderr
+			err = s.Run("echo " + strings.Join(words, " "))
+			var ee *ssh.ExitError
+			Expect(errors.As(err, &ee)).To(BeTrue(), "%v", err)
+			Expect(ee.ExitStatus()).To(Equal(1))
+			Expect(stderr.String()).To(ContainSubstring("Argument list too long"))
+		},
+		oursEntry(), stockEntry(),
+	)
 })
 
 // identify connects to port, sends line and returns everything received until the server
@@ -243,14 +262,16 @@ func identify(port, line string) (string, bool) {
 
 var _ = Describe("client identification lines (as OpenSSH's sshd)", func() {
 	DescribeTable("answers a bad identification with OpenSSH's one-line reason, then closes within 1s",
-		func(line, reason string) {
-			d := startKeyed(nil)
+		func(start func() *daemon, line, reason string) {
+			d := start()
 			got, closed := identify(d.port, line)
 			Expect(closed).To(BeTrue(), "closed within 1s; received %q", got)
-			Expect(got).To(MatchRegexp(`^SSH-2\.0-\S+\r\n` + regexp.QuoteMeta(reason) + `\r\n$`))
+			Expect(got).To(MatchRegexp(`^SSH-2\.0-[^\r\n]+\r\n` + regexp.QuoteMeta(reason) + `\r\n$`))
 		},
-		Entry("an SSH-1.5 client, like OpenSSH's sshd", "SSH-1.5-OldClient\r\n", "Protocol major versions differ."),
-		Entry("a garbage line, like OpenSSH's sshd", "GET / HTTP/1.1\r\n", "Invalid SSH identification string."),
+		oursEntry("SSH-1.5-OldClient\r\n", "Protocol major versions differ."),
+		stockEntry("SSH-1.5-OldClient\r\n", "Protocol major versions differ."),
+		oursEntry("GET / HTTP/1.1\r\n", "Invalid SSH identification string."),
+		stockEntry("GET / HTTP/1.1\r\n", "Invalid SSH identification string."),
 	)
 })
 

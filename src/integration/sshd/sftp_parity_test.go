@@ -73,20 +73,22 @@ func sftpMkdir(c *ssh.Client, dir string, perm uint32) uint32 {
 }
 
 var _ = Describe("SFTP file attributes and symlinks (as OpenSSH's sftp-server)", func() {
-	var (
-		d     *daemon
-		local string
-	)
+	var local string
+
+	// start runs a daemon under the usual umask (022): the modes below are what OpenSSH's
+	// sftp-server gives under it.
+	under022 := func(start func() *daemon) *daemon {
+		old := syscall.Umask(0o022)
+		defer syscall.Umask(old)
+		return start()
+	}
 
 	BeforeEach(func() {
-		// Modes below are what OpenSSH's sftp-server gives under the usual umask.
-		old := syscall.Umask(0o022)
-		DeferCleanup(func() { syscall.Umask(old) })
-		d = startKeyed(nil)
 		local = GinkgoT().TempDir()
 	})
 
-	It("keeps symlink targets as written, honours mkdir and create modes, chmod and times, and lists . and .. with OpenSSH's sftp, like OpenSSH's sftp-server", func() {
+	DescribeTable("keeps symlink targets as written, honours mkdir and create modes, chmod and times, and lists . and .. with OpenSSH's sftp, like OpenSSH's sftp-server", func(start func() *daemon) {
+		d := under022(start)
 		tree := filepath.Join(local, "tree")
 		Expect(os.Mkdir(tree, 0o700)).To(Succeed())
 		Expect(os.Chmod(tree, 0o700)).To(Succeed())
@@ -107,7 +109,7 @@ var _ = Describe("SFTP file attributes and symlinks (as OpenSSH's sftp-server)",
 			"chmod 640 stamped.txt",              // setstat: permissions
 			"ls -la",
 		}, "\n")+"\n"), 0o644)).To(Succeed())
-		args := append(commonOpts(clientKey.PrivateFile), "-P", d.port, "-b", batch, "vcap@127.0.0.1")
+		args := append(commonOpts(clientKey.PrivateFile), "-P", d.port, "-b", batch, d.login()+"@127.0.0.1")
 		sess := run(exec.Command("sftp", args...))
 		Expect(sess.ExitCode()).To(Equal(0), string(sess.Err.Contents()))
 
@@ -124,17 +126,19 @@ var _ = Describe("SFTP file attributes and symlinks (as OpenSSH's sftp-server)",
 		out := string(sess.Out.Contents())
 		Expect(out).To(MatchRegexp(`(?m)^d\S+ .* \.$`), "ls -la lists .")
 		Expect(out).To(MatchRegexp(`(?m)^d\S+ .* \.\.$`), "ls -la lists ..")
-	})
+	}, oursEntry(), stockEntry())
 
-	It("creates a directory with the mode SSH_FXP_MKDIR asks for, under the umask, like OpenSSH's sftp-server", func() {
+	DescribeTable("creates a directory with the mode SSH_FXP_MKDIR asks for, under the umask, like OpenSSH's sftp-server", func(start func() *daemon) {
+		d := under022(start)
 		c := d.mustGoClient()
 		Expect(sftpMkdir(c, "d700", 0o700)).To(BeZero())
 		Expect(mode(filepath.Join(d.home, "d700"))).To(Equal(os.FileMode(0o700)))
 		Expect(sftpMkdir(c, filepath.Join(d.home, "d777"), 0o777)).To(BeZero())
 		Expect(mode(filepath.Join(d.home, "d777"))).To(Equal(os.FileMode(0o755)), "0777 less the 022 umask")
-	})
+	}, oursEntry(), stockEntry())
 
-	It("round-trips symlinks, modes and times through pkg/sftp's client, like OpenSSH's sftp-server", func() {
+	DescribeTable("round-trips symlinks, modes and times through pkg/sftp's client, like OpenSSH's sftp-server", func(start func() *daemon) {
+		d := under022(start)
 		sc, err := sftp.NewClient(d.mustGoClient())
 		Expect(err).NotTo(HaveOccurred())
 		defer sc.Close()
@@ -170,5 +174,5 @@ var _ = Describe("SFTP file attributes and symlinks (as OpenSSH's sftp-server)",
 		Expect(sc.RemoveDirectory("f")).NotTo(Succeed())
 		Expect(sc.Remove("dir")).To(Succeed()) // pkg/sftp's client falls back to rmdir
 		Expect(filepath.Join(d.home, "dir")).NotTo(BeAnExistingFile())
-	})
+	}, oursEntry(), stockEntry())
 })
