@@ -16,6 +16,8 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/integration/internal/rawssh"
 )
 
 // answerAndClose serves 127.0.0.1 (the container's side too, on this machine): every
@@ -101,17 +103,39 @@ var _ = Describe("ssh-proxy answering client identification lines (as OpenSSH's 
 })
 
 var _ = Describe("ssh-proxy logging attacker-controlled strings", func() {
-	It("keeps every log line under 1 KiB for a 100 KiB user name", func() {
-		e := newEnv()
+	var e *env
+
+	BeforeEach(func() {
+		e = newEnv()
 		e.startProxy(proxyOpts{})
+	})
+
+	// each proxy log line is under limit bytes.
+	linesUnder := func(limit int) {
+		GinkgoHelper()
+		for _, line := range strings.Split(e.proxyLog(), "\n") {
+			Expect(len(line)).To(BeNumerically("<", limit), "log line %.200q...", line)
+		}
+	}
+
+	It("keeps log lines under 1 KiB for a 100 KiB user name", func() {
 		_, err := ssh.Dial("tcp", "127.0.0.1:"+strconv.Itoa(e.proxyPort), &ssh.ClientConfig{
 			User: strings.Repeat("u", 100<<10), Auth: []ssh.AuthMethod{ssh.Password("not-a-code")},
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
 		})
 		Expect(err).To(HaveOccurred())
 		Eventually(e.proxyLog, 10*time.Second).Should(MatchRegexp(`authentication-refused.*"ssh_user":"u{256}…\[truncated 102144 bytes\]"`))
-		for _, line := range strings.Split(e.proxyLog(), "\n") {
-			Expect(len(line)).To(BeNumerically("<", 1024), "log line %.200q...", line)
-		}
+		linesUnder(1024)
+	})
+
+	It("keeps log lines under 2 KiB for a 100 KiB key exchange offer (x/crypto quotes the peer's offer in its error)", func() {
+		raw, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(e.proxyPort), 10*time.Second)
+		Expect(err).NotTo(HaveOccurred())
+		defer raw.Close()
+		Expect(rawssh.KexInitWithHugeList(raw, 100<<10)).To(Succeed())
+		Expect(raw.SetReadDeadline(time.Now().Add(30 * time.Second))).To(Succeed())
+		_, _ = io.Copy(io.Discard, raw) // until the proxy gives up on it
+		Eventually(e.proxyLog, 10*time.Second).Should(MatchRegexp(`handshake-failed.*no common algorithm`))
+		linesUnder(2048)
 	})
 })

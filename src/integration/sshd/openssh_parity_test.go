@@ -16,6 +16,8 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/integration/internal/rawssh"
 )
 
 // hangUpBound is how soon after the target hangs up a tunnel must be gone (issue 14: stock
@@ -276,7 +278,7 @@ var _ = Describe("client identification lines (as OpenSSH's sshd)", func() {
 })
 
 var _ = Describe("attacker-controlled strings in the log", func() {
-	It("keeps every log line under 1 KiB for a 100 KiB user name and subsystem name", func() {
+	It("keeps every log line under 2 KiB for a 100 KiB user name, subsystem name and key exchange offer, user names under 1 KiB", func() {
 		d := startKeyed(nil)
 		huge := strings.Repeat("u", 100<<10)
 		c, err := ssh.Dial("tcp", "127.0.0.1:"+d.port, &ssh.ClientConfig{
@@ -290,11 +292,24 @@ var _ = Describe("attacker-controlled strings in the log", func() {
 		Expect(s.RequestSubsystem(strings.Repeat("s", 30<<10))).NotTo(Succeed())
 		s.Close()
 
+		By("a key exchange offer of 100 KiB of names (x/crypto quotes the peer's offer in its error)")
+		raw, err := netDial(d.port)
+		Expect(err).NotTo(HaveOccurred())
+		defer raw.Close()
+		Expect(rawssh.KexInitWithHugeList(raw, 100<<10)).To(Succeed())
+		Expect(raw.SetReadDeadline(time.Now().Add(cmdTimeout))).To(Succeed())
+		_, _ = io.Copy(io.Discard, raw) // until the sshd gives up on it
+
 		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say(`subsystem-refused`))
+		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say(`handshake-failed`))
 		out := string(d.session.Out.Contents())
 		Expect(out).To(MatchRegexp(`connection-opened.*"user":"u{256}…\[truncated 102144 bytes\]"`))
 		for _, line := range strings.Split(out, "\n") {
-			Expect(len(line)).To(BeNumerically("<", 1024), "log line %.200q...", line)
+			limit := 2048
+			if strings.Contains(line, `"user":`) {
+				limit = 1024
+			}
+			Expect(len(line)).To(BeNumerically("<", limit), "log line %.200q...", line)
 		}
 	})
 })

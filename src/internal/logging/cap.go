@@ -10,6 +10,15 @@ import (
 // version, a command line, a subsystem or variable name, a forward's host) go into a log line.
 const MaxAttrLen = 256
 
+// MaxErrorLen is how many bytes of an error message go into a log line when the message may
+// carry what a peer sent (x/crypto/ssh's "no common algorithm" quotes the client's whole offer).
+const MaxErrorLen = 1024
+
+// CapError is err's message capped at MaxErrorLen, as Cap does.
+func CapError(err error) string {
+	return CapAt(err.Error(), MaxErrorLen)
+}
+
 // Cap returns s as it may be logged: at most MaxAttrLen bytes of it, cut at a character
 // boundary and followed by "…[truncated N bytes]" (N counts the bytes left out) when it was
 // longer, with invalid UTF-8 replaced so the line stays valid JSON text.

@@ -1,6 +1,7 @@
 package logging_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -46,5 +47,13 @@ func TestCapReplacesInvalidUTF8(t *testing.T) {
 		if got := logging.Cap(s); !utf8.ValidString(got) || len(got) > 300*3 {
 			t.Errorf("Cap(%q...) = %q, want valid UTF-8 of bounded length", s[:4], got)
 		}
+	}
+}
+
+func TestCapErrorKeepsTheStartOfALongMessage(t *testing.T) {
+	long := errors.New("ssh: no common algorithm for key exchange; peer offered: [" + strings.Repeat("x", 100<<10) + "]")
+	got := logging.CapError(long)
+	if !strings.HasPrefix(got, "ssh: no common algorithm for key exchange") || len(got) > logging.MaxErrorLen+40 {
+		t.Errorf("CapError = %.60q... (%d bytes), want the start kept and at most %d bytes", got, len(got), logging.MaxErrorLen+40)
 	}
 }

@@ -308,7 +308,7 @@ func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, er
 	}
 	s.cfg.Metrics.Auth(method, false)
 	s.logger.Info("ssh-proxy.authentication-refused",
-		"ssh_user", logging.Cap(meta.User()), "remote_addr", st.remote, "method", method, "reason", reason, "error", err.Error())
+		"ssh_user", logging.Cap(meta.User()), "remote_addr", st.remote, "method", method, "reason", reason, "error", logging.CapError(err))
 	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
 }
 
@@ -405,7 +405,7 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	if s.cfg.ProxyProtocol != nil {
 		pc, err := s.cfg.ProxyProtocol.Wrap(conn)
 		if err != nil {
-			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", err.Error())
+			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", logging.CapError(err))
 			return
 		}
 		conn = pc
@@ -521,7 +521,7 @@ func (s *Server) handshakeFailed(st *connState, source netip.Addr, graceExpired,
 	if penalise && s.cfg.Penalties != nil {
 		s.cfg.Penalties.Penalise(source, ev)
 	}
-	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", err.Error())
+	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", logging.CapError(err))
 }
 
 // liveness runs the keepalive and the session idle timeout for one session until ctx ends.

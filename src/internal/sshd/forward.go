@@ -34,7 +34,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 	tcp, err := dialer.DialContext(ctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		c.log.Info("direct-tcpip-dial-failed", "target", target, "error", err.Error())
+		c.log.Info("direct-tcpip-dial-failed", "target", target, "error", logging.CapError(err))
 		_ = nch.Reject(ssh.ConnectionFailed, connectFailure(err))
 		return
 	}
@@ -168,7 +168,7 @@ func (c *conn) tcpipForward(req *ssh.Request) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(c.ctx, "tcp", net.JoinHostPort(bindHost(f.Address, c.srv.opts.Config.GatewayPorts), strconv.Itoa(int(f.Port))))
 	if err != nil {
-		c.log.Info("tcpip-forward-listen-failed", "requested", logging.Cap(f.Address), "error", err.Error())
+		c.log.Info("tcpip-forward-listen-failed", "requested", logging.Cap(f.Address), "error", logging.CapError(err))
 		reply(false, nil)
 		return
 	}

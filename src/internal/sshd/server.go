@@ -186,7 +186,7 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 	stopped := stopHS()
 	if err != nil {
 		nc.Close()
-		s.log.Info("handshake-failed", "remote", remote, "error", err.Error())
+		s.log.Info("handshake-failed", "remote", remote, "error", logging.CapError(err))
 		return
 	}
 	if !stopped {
