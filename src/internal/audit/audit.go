@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/app-ssh/app-ssh/internal/logging"
 )
 
 // Limits on what one session record keeps, so a client cannot grow it without bound.
@@ -120,9 +122,7 @@ func (s *Session) Command(cmd string) {
 	if s == nil {
 		return
 	}
-	if len(cmd) > MaxCommandBytes {
-		cmd = cmd[:MaxCommandBytes] + "…"
-	}
+	cmd = logging.CapAt(cmd, MaxCommandBytes)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.commands) >= MaxCommands {

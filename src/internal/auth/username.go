@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/app-ssh/app-ssh/internal/logging"
 )
 
 // Scheme is the part of the user name before the colon.
@@ -53,7 +55,7 @@ func ParseUsername(s string) (Username, error) {
 	}
 	scheme := Scheme(s[:colon])
 	if scheme != SchemeCF && scheme != SchemeDiego {
-		return Username{}, fmt.Errorf("%w: unknown scheme %q", ErrUsernameFormat, truncate(string(scheme)))
+		return Username{}, fmt.Errorf("%w: unknown scheme %q", ErrUsernameFormat, logging.CapAt(string(scheme), 16))
 	}
 	rest := s[colon+1:]
 	slash := strings.IndexByte(rest, '/')
@@ -82,11 +84,4 @@ func ParseUsername(s string) (Username, error) {
 		return Username{}, fmt.Errorf("%w: index out of range", ErrUsernameFormat)
 	}
 	return Username{Scheme: scheme, GUID: guid, Index: int(n)}, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 16 {
-		return s[:16] + "..."
-	}
-	return s
 }

@@ -26,10 +26,12 @@ import (
 	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/hostkeys"
 	"github.com/app-ssh/app-ssh/internal/limits"
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/quickack"
 	"github.com/app-ssh/app-ssh/internal/relay"
+	"github.com/app-ssh/app-ssh/internal/sshident"
 )
 
 // Gate admits a connection: it authenticates the password for meta.User() and connects the
@@ -306,7 +308,7 @@ func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, er
 	}
 	s.cfg.Metrics.Auth(method, false)
 	s.logger.Info("ssh-proxy.authentication-refused",
-		"ssh_user", meta.User(), "remote_addr", st.remote, "method", method, "reason", reason, "error", err.Error())
+		"ssh_user", logging.Cap(meta.User()), "remote_addr", st.remote, "method", method, "reason", reason, "error", logging.CapError(err))
 	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
 }
 
@@ -406,7 +408,7 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	if s.cfg.ProxyProtocol != nil {
 		pc, err := s.cfg.ProxyProtocol.Wrap(conn)
 		if err != nil {
-			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", err.Error())
+			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", logging.CapError(err))
 			return
 		}
 		conn = pc
@@ -423,7 +425,8 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	hctx, hcancel := context.WithDeadline(ctx, grace)
 	stopH := context.AfterFunc(hctx, ic.interrupt)
 	st := &connState{remote: remote}
-	sc, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(hctx, st, ic))
+	// sshident: a client line that is not an SSH-2.0 identification gets OpenSSH's reason.
+	sc, chans, reqs, err := ssh.NewServerConn(sshident.Wrap(ic), s.serverConfig(hctx, st, ic))
 	qa.Done()
 	handshakeInterrupted := !stopH()
 	graceExpired := errors.Is(hctx.Err(), context.DeadlineExceeded) || !time.Now().Before(grace)
@@ -446,7 +449,7 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	t, _ := auth.TargetOf(sc.Permissions)
 	instance := sc.Permissions.Extensions[ExtInstanceGUID]
 	attrs := []any{
-		"user", t.User, "ssh_user", sc.User(), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
+		"user", logging.Cap(t.User), "ssh_user", logging.Cap(sc.User()), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
 		"index", t.Index, "instance_guid", instance, "remote_addr", remote, "backend_tls", backend.TLS,
 	}
 	sessionID := newSessionID()
@@ -521,7 +524,7 @@ func (s *Server) handshakeFailed(st *connState, source netip.Addr, graceExpired,
 	if penalise && s.cfg.Penalties != nil {
 		s.cfg.Penalties.Penalise(source, ev)
 	}
-	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", err.Error())
+	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", logging.CapError(err))
 }
 
 // liveness runs the keepalive and the session idle timeout for one session until ctx ends.

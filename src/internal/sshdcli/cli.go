@@ -44,6 +44,7 @@ type flags struct {
 	address, hostKey, authorizedKey           string
 	allowUnauth, inheritEnv                   bool
 	ciphers, macs, kex, hostKeyAlgs, logLevel string
+	gatewayPorts                              string
 	configFile, checkConfig                   string
 	debugAddr, timeFormat                     string
 	redactSecrets, showVersion                bool
@@ -76,6 +77,7 @@ func newFlags() *flags {
 	fs.Var(&f.redactPatterns, "redactPatterns", "regex pattern of values to redact (repeatable; implies nothing without -redactSecrets)")
 	fs.StringVar(&f.timeFormat, "timeFormat", "", `format for timestamp in logs: "unix-epoch" (default) or "rfc3339"`)
 	fs.StringVar(&f.debugAddr, "debugAddr", "", "host:port for serving pprof and /log-level (empty: none)")
+	fs.StringVar(&f.gatewayPorts, "gatewayPorts", sshdconfig.GatewayPortsNo, "where -R listeners bind, as OpenSSH's GatewayPorts: no (loopback), yes (all interfaces) or clientspecified")
 	fs.StringVar(&f.configFile, "config", "", "YAML config file (flags given explicitly override it)")
 	fs.StringVar(&f.checkConfig, "check-config", "", "validate a YAML config file and exit (0 valid, 2 invalid)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
@@ -266,6 +268,9 @@ func (f *flags) apply(cfg *sshdconfig.Config, n *sshdconfig.Names, set map[strin
 	}
 	if use("logLevel") {
 		cfg.LogLevel, n.LogLevel = f.logLevel, "-logLevel"
+	}
+	if use("gatewayPorts") {
+		cfg.GatewayPorts, n.GatewayPorts = f.gatewayPorts, "-gatewayPorts"
 	}
 }
 

@@ -43,6 +43,11 @@ type Config struct {
 	KeepaliveInterval           time.Duration `yaml:"keepalive_interval"`
 	KeepaliveCountMax           int           `yaml:"keepalive_count_max"`
 	LogLevel                    string        `yaml:"log_level"`
+	// GatewayPorts decides where -R listeners bind, with the values and meanings of OpenSSH's
+	// sshd_config GatewayPorts: "no" (loopback only, whatever the client asks), "yes" (all
+	// interfaces, whatever the client asks), "clientspecified" (the address the client asks
+	// for; "" and "*" mean all interfaces).
+	GatewayPorts string `yaml:"gateway_ports"`
 
 	// HostKeyPEM is the PEM host key given directly (diego-sshd's -hostKey). When set it wins
 	// over HostKeyFile. Not a YAML key.
@@ -56,8 +61,16 @@ func Default() Config {
 		KeepaliveInterval: 15 * time.Second,
 		KeepaliveCountMax: 3,
 		LogLevel:          "info",
+		GatewayPorts:      GatewayPortsNo,
 	}
 }
+
+// The values of GatewayPorts.
+const (
+	GatewayPortsNo              = "no"
+	GatewayPortsYes             = "yes"
+	GatewayPortsClientSpecified = "clientspecified"
+)
 
 // maxConfigBytes bounds what Load reads; a real file is a few KiB.
 const maxConfigBytes = 4 << 20
@@ -121,6 +134,7 @@ type Names struct {
 	Address, HostKey, AuthorizedKeys, AllowUnauthenticatedClients                 string
 	Ciphers, MACs, KeyExchanges, HostKeyAlgorithms                                string
 	IdleTimeout, KeepaliveInterval, KeepaliveCountMax, LogLevel, InheritDaemonEnv string
+	GatewayPorts                                                                  string
 }
 
 // YAMLNames names settings by their config-file keys.
@@ -130,7 +144,7 @@ var YAMLNames = Names{
 	Ciphers:                     "allowed_ciphers", MACs: "allowed_macs", KeyExchanges: "allowed_key_exchanges",
 	HostKeyAlgorithms: "allowed_host_key_algorithms", IdleTimeout: "idle_timeout",
 	KeepaliveInterval: "keepalive_interval", KeepaliveCountMax: "keepalive_count_max",
-	LogLevel: "log_level", InheritDaemonEnv: "inherit_daemon_env",
+	LogLevel: "log_level", InheritDaemonEnv: "inherit_daemon_env", GatewayPorts: "gateway_ports",
 }
 
 // Resolved is a validated Config turned into the objects the server needs.
@@ -168,6 +182,11 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 	}
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		add(n.LogLevel, "%v", err)
+	}
+	switch c.GatewayPorts {
+	case GatewayPortsNo, GatewayPortsYes, GatewayPortsClientSpecified:
+	default:
+		add(n.GatewayPorts, "must be no, yes or clientspecified, got %q", c.GatewayPorts)
 	}
 	if c.IdleTimeout < 0 {
 		add(n.IdleTimeout, "must not be negative")

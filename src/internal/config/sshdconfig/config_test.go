@@ -40,6 +40,7 @@ var _ = Describe("sshd config", func() {
 		Expect(c.KeepaliveInterval).To(Equal(15 * time.Second))
 		Expect(c.KeepaliveCountMax).To(Equal(3))
 		Expect(c.IdleTimeout).To(BeZero())
+		Expect(c.GatewayPorts).To(Equal("no"), "OpenSSH's GatewayPorts default: -R binds loopback")
 	})
 
 	It("parses the documented file", func() {
@@ -58,8 +59,10 @@ idle_timeout: 5m
 keepalive_interval: 30s
 keepalive_count_max: 5
 log_level: debug
+gateway_ports: clientspecified
 `))
 		Expect(probs).To(BeEmpty())
+		Expect(c.GatewayPorts).To(Equal("clientspecified"))
 		Expect(c.IdleTimeout).To(Equal(5 * time.Minute))
 		Expect(c.KeepaliveInterval).To(Equal(30 * time.Second))
 		Expect(c.KeepaliveCountMax).To(Equal(5))
@@ -91,10 +94,11 @@ log_level: debug
 		c.AllowedKeyExchanges = []string{"nope"}
 		c.AuthorizedKeys = []string{"ssh-ed25519 !!!"}
 		c.HostKeyFile = "/nonexistent"
+		c.GatewayPorts = "sometimes"
 		_, probs := c.Validate(sshdconfig.YAMLNames)
 		Expect(keys(probs)).To(ConsistOf("address", "log_level", "idle_timeout", "keepalive_interval",
 			"keepalive_count_max", "allowed_ciphers", "allowed_macs", "allowed_key_exchanges",
-			"authorized_keys", "host_key_file"))
+			"authorized_keys", "host_key_file", "gateway_ports"))
 	})
 
 	It("requires an authorized key unless unauthenticated clients are allowed", func() {
