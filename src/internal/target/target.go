@@ -61,6 +61,11 @@ type Target struct {
 	// fallback (backends_tls.allow_plaintext_fallback).
 	PlaintextAddress string
 	Route            Route
+	// LogTags name the app's log stream for "cf logs" lines about this session: the desired
+	// LRP's metric tags resolved for this instance, always with source_id and instance_id.
+	// Nil when the target has no app identity (static targets, or a desired LRP with neither
+	// a log_guid nor a source_id tag).
+	LogTags map[string]string
 }
 
 // Describe is a log-safe summary.
