@@ -143,7 +143,7 @@ func realisticDesiredLRPResponse() []byte {
 		sub(35, msg{}.str(1, "instance_id").sub(2, msg{}.varint(2, 1))).     // dynamic INDEX
 		sub(35, msg{}.str(1, "instance_guid").sub(2, msg{}.varint(2, 2))).   // dynamic INSTANCE_GUID
 		sub(35, msg{}.str(1, "app_name").sub(2, msg{}.str(1, "myapp"))).
-		sub(37, msg{}.varint(1, 16384))                                      // log_rate_limit
+		sub(37, msg{}.varint(1, 16384)) // log_rate_limit
 
 	return msg{}.sub(2, desired).fixed32(500, 1)
 }
