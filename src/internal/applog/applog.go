@@ -22,6 +22,8 @@ import (
 	loggregator "code.cloudfoundry.org/go-loggregator/v10"
 	"code.cloudfoundry.org/go-loggregator/v10/rpc/loggregator_v2"
 	"golang.org/x/crypto/ssh"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/target"
@@ -105,8 +107,12 @@ func New(cfg Config) (*Emitter, error) {
 	e := &Emitter{cfg: cfg, queue: make(chan *loggregator_v2.Envelope, cfg.QueueSize),
 		changed: make(chan struct{}, 1), stop: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
+	// The agent is local: after it restarts, reconnect within seconds rather than after
+	// gRPC's default backoff of up to two minutes (every line sent meanwhile is lost).
+	reconnect := grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 5 * time.Second,
+		Backoff: backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second}})
 	client, err := loggregator.NewIngressClient(cfg.TLS, loggregator.WithAddr(cfg.Address),
-		loggregator.WithContext(ctx), loggregator.WithLogger(clientLog{e}))
+		loggregator.WithContext(ctx), loggregator.WithLogger(clientLog{e}), loggregator.WithDialOptions(reconnect))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("loggregator client: %w", err)
