@@ -8,7 +8,9 @@ package ingressstub
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -215,6 +217,9 @@ func (i ingress) Sender(stream loggregator_v2.Ingress_SenderServer) error {
 			return stream.Context().Err()
 		}
 		e, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&loggregator_v2.IngressResponse{})
+		}
 		if err != nil {
 			return err
 		}
@@ -228,6 +233,9 @@ func (i ingress) BatchSender(stream loggregator_v2.Ingress_BatchSenderServer) er
 			return stream.Context().Err()
 		}
 		b, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&loggregator_v2.BatchSenderResponse{})
+		}
 		if err != nil {
 			return err
 		}
