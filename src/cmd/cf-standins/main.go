@@ -52,18 +52,18 @@ const StateFile = "standins.json"
 
 // State is the content of StateFile.
 type State struct {
-	UAAURL       string `json:"uaa_url"`  // scheme://host, no port (diego.ssh_proxy.uaa.url)
-	UAAPort      int    `json:"uaa_port"` // diego.ssh_proxy.uaa.port
-	UAATokenURL  string `json:"uaa_token_url"`
-	CCURL        string `json:"cc_url"`      // diego.ssh_proxy.cc.internal_url
-	BBSAddress   string `json:"bbs_address"` // host:port (diego.ssh_proxy.bbs.api_location)
+	UAAURL      string `json:"uaa_url"`  // scheme://host, no port (diego.ssh_proxy.uaa.url)
+	UAAPort     int    `json:"uaa_port"` // diego.ssh_proxy.uaa.port
+	UAATokenURL string `json:"uaa_token_url"`
+	CCURL       string `json:"cc_url"`      // diego.ssh_proxy.cc.internal_url
+	BBSAddress  string `json:"bbs_address"` // host:port (diego.ssh_proxy.bbs.api_location)
 	// LoggregatorPort is the ingress stand-in's port on 127.0.0.1 (loggregator.v2_api_port).
-	LoggregatorPort int `json:"loggregator_port"`
-	AdminURL     string `json:"admin_url"`
-	AppGUID      string `json:"app_guid"`
-	ProcessGUID  string `json:"process_guid"`
-	InstanceGUID string `json:"instance_guid"`
-	PID          int    `json:"pid"`
+	LoggregatorPort int    `json:"loggregator_port"`
+	AdminURL        string `json:"admin_url"`
+	AppGUID         string `json:"app_guid"`
+	ProcessGUID     string `json:"process_guid"`
+	InstanceGUID    string `json:"instance_guid"`
+	PID             int    `json:"pid"`
 }
 
 func main() {
