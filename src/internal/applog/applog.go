@@ -149,9 +149,6 @@ func (e *Emitter) SessionStarted(perms *ssh.Permissions, clientAddr string) (end
 	}
 }
 
-// Connections is the gauge's current value.
-func (e *Emitter) Connections() int64 { return e.conns.Load() }
-
 // logEnvelope is an OUT line in the app's stream: source_id and instance_id from the tags,
 // and every tag on the envelope, as diego-logging-client's SendAppLog builds it.
 func logEnvelope(line string, tags map[string]string) *loggregator_v2.Envelope {
