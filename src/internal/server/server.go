@@ -321,13 +321,16 @@ func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, er
 }
 
 // penalisable reports whether a refusal reason blames the client's credentials or request
-// (penalised per source) rather than the platform (never penalised: an outage must not lock
-// users out).
+// (penalised per source) rather than the platform (never penalised: an outage or a
+// misconfiguration must not lock users out). Client: a bad user name, code or secret, a user
+// the Cloud Controller does not permit, an app guid it does not know, an app with SSH off.
+// Platform: UAA, CC or BBS down, CC rejecting a token UAA just issued (401) or a CC URL that
+// does not serve the ssh_access check (e.g. port 9023), and anything past authorisation.
 func penalisable(reason string) bool {
 	switch reason {
 	case auth.ReasonUAAUnavailable, auth.ReasonCCUnavailable, auth.ReasonBBSUnavailable, auth.ReasonNotRunning,
 		auth.ReasonNoSSHRoute, auth.ReasonBackendDown, auth.ReasonHostKeyMismatch, auth.ReasonBackendTLS,
-		auth.ReasonBackendAuth:
+		auth.ReasonBackendAuth, auth.ReasonTokenRejected, auth.ReasonCCMisconfigured:
 		return false
 	}
 	return true
