@@ -157,7 +157,9 @@ RSpec.describe 'jobs/ssh_proxy' do
         'per_source_penalty_exempt_list' => ['127.0.0.0/8', '::1/128'], 'keepalive' => { 'interval' => '30s', 'count_max' => 3 },
         'proxy_protocol' => { 'enabled' => false, 'allowed_cidrs' => [] }, 'drain_timeout' => '60s',
         'metrics' => { 'address' => '', 'cert_file' => '', 'key_file' => '' },
-        'audit_log_file' => '/var/vcap/sys/log/ssh_proxy/audit.log'
+        'audit_log_file' => '/var/vcap/sys/log/ssh_proxy/audit.log',
+        'loggregator' => { 'enabled' => false, 'address' => 'localhost:3458', 'ca_cert_file' => '', 'cert_file' => '',
+                           'key_file' => '', 'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx' }
       )
     end
 
@@ -165,7 +167,8 @@ RSpec.describe 'jobs/ssh_proxy' do
       %w[config/keys/additional_host_keys config/keys/next_host_keys config/certs/bbs/ca.crt config/certs/bbs/client.crt config/certs/bbs/client.key
          config/certs/uaa/ca.crt config/certs/cc/ca.crt config/certs/cc/client.crt config/certs/cc/client.key
          config/certs/backends_tls/ca.crt config/certs/backends_tls/client.crt
-         config/certs/backends_tls/client.key].each do |path|
+         config/certs/backends_tls/client.key config/certs/loggregator/ca.crt config/certs/loggregator/client.crt
+         config/certs/loggregator/client.key].each do |path|
         expect(file(path).strip).to eq(''), path
       end
     end
@@ -174,7 +177,6 @@ RSpec.describe 'jobs/ssh_proxy' do
       compat = {
         'bpm' => { 'enabled' => true },
         'enable_consul_service_registration' => false,
-        'loggregator' => { 'use_v2_api' => true, 'v2_api_port' => 1, 'ca_cert' => 'a', 'cert' => 'b', 'key' => 'c' },
         'diego' => { 'ssh_proxy' => { 'dropsonde_port' => 1,
                                       'bbs' => { 'client_session_cache_size' => 5, 'max_idle_conns_per_host' => 7 } } }
       }
@@ -469,6 +471,35 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'ignores the sshd link without a login key, and the login key without the link' do
       expect(config(base, consumes: [sshd_link])['static_targets']).to eq([])
       expect(config(with(proxy('sshd_target' => { 'private_key' => 'K' })))['static_targets']).to eq([])
+    end
+  end
+
+  describe 'loggregator' do
+    let(:loggregator) do
+      { 'loggregator' => { 'use_v2_api' => true, 'ca_cert' => 'LOG-CA', 'cert' => 'LOG-CERT', 'key' => 'LOG-KEY' } }
+    end
+
+    it 'turns on app log lines and the gauge with use_v2_api, at localhost:v2_api_port, with the three PEMs as files' do
+      c = config(with(loggregator))
+      expect(c['loggregator']).to eq('enabled' => true, 'address' => 'localhost:3458',
+                                     'ca_cert_file' => "#{cert_dir}/loggregator/ca.crt",
+                                     'cert_file' => "#{cert_dir}/loggregator/client.crt",
+                                     'key_file' => "#{cert_dir}/loggregator/client.key",
+                                     'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx')
+      expect(file('config/certs/loggregator/ca.crt', with(loggregator)).strip).to eq('LOG-CA')
+      expect(file('config/certs/loggregator/client.crt', with(loggregator)).strip).to eq('LOG-CERT')
+      expect(file('config/certs/loggregator/client.key', with(loggregator)).strip).to eq('LOG-KEY')
+    end
+
+    it 'maps v2_api_port and names the instance by its BOSH id' do
+      props = with(deep_merge(loggregator, 'loggregator' => { 'v2_api_port' => 4458 }))
+      text = job.template('config/ssh_proxy.yml').render(props, spec: T::InstanceSpec.new(id: 'f0e1-instance'))
+      expect(YAML.safe_load(text)['loggregator']).to include('address' => 'localhost:4458', 'instance_id' => 'f0e1-instance')
+    end
+
+    it 'leaves a missing certificate unset, for ssh-proxy -check-config to name' do
+      c = config(with('loggregator' => { 'use_v2_api' => true, 'ca_cert' => 'LOG-CA' }))
+      expect(c['loggregator']).to include('enabled' => true, 'cert_file' => '', 'key_file' => '')
     end
   end
 

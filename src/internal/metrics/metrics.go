@@ -57,6 +57,9 @@ type Metrics struct {
 	channels     *prometheus.CounterVec
 	sessions     prometheus.Gauge
 	draining     prometheus.Gauge
+
+	loggregatorDropped      prometheus.Counter
+	loggregatorSendFailures prometheus.Counter
 }
 
 // New registers the metrics on a fresh registry.
@@ -81,8 +84,12 @@ func New() *Metrics {
 		Help: "Authenticated connections being relayed now."})
 	m.draining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ssh_proxy_draining",
 		Help: "1 while the proxy drains (stopped accepting, waiting for sessions to end), else 0."})
+	m.loggregatorDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "ssh_proxy_loggregator_envelopes_dropped_total",
+		Help: "App log lines and gauges not handed to the Loggregator client because its buffer was full (Loggregator slow or down)."})
+	m.loggregatorSendFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "ssh_proxy_loggregator_send_failures_total",
+		Help: "Batches of envelopes the Loggregator client failed to send to the local agent (each batch is lost)."})
 	m.Registry.MustRegister(m.connsCurrent, m.connsTotal, m.authAttempts, m.refusals, m.dialSeconds,
-		m.bytes, m.channels, m.sessions, m.draining)
+		m.bytes, m.channels, m.sessions, m.draining, m.loggregatorDropped, m.loggregatorSendFailures)
 	for _, r := range []string{RefusedMaxConnections, RefusedMaxStartups, RefusedPenalty, RefusedProxyHeader,
 		RefusedGraceTime, RefusedAuth, RefusedMaxAuthTries, RefusedDraining} {
 		m.refusals.WithLabelValues(r)
@@ -186,6 +193,20 @@ func (m *Metrics) SetDraining(on bool) {
 		v = 1
 	}
 	m.draining.Set(v)
+}
+
+// LoggregatorDropped counts envelopes dropped because the Loggregator buffer was full.
+func (m *Metrics) LoggregatorDropped() {
+	if m != nil {
+		m.loggregatorDropped.Inc()
+	}
+}
+
+// LoggregatorSendFailed counts one batch the Loggregator client failed to send.
+func (m *Metrics) LoggregatorSendFailed() {
+	if m != nil {
+		m.loggregatorSendFailures.Inc()
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/applog"
 	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/cc"
@@ -163,16 +166,40 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 		return err
 	}
 	defer closeHardening()
+	if cfg.Loggregator.Enabled {
+		em, err := appLog(cfg.Loggregator, &scfg, logger)
+		if err != nil {
+			return err
+		}
+		defer em.Close(5 * time.Second)
+	}
 	srv, err := server.New(scfg, gate)
 	if err != nil {
 		return err
 	}
 	logger.Info("ssh-proxy.starting", "version", version.Version, "address", srv.Addr().String(),
 		"cf_auth", cfg.EnableCFAuth, "diego_auth", cfg.EnableDiegoAuth, "backends_tls", cfg.BackendsTLS.Enabled,
-		"static_targets", len(cfg.StaticTargets))
+		"static_targets", len(cfg.StaticTargets), "loggregator", cfg.Loggregator.Enabled)
 	err = srv.Serve(ctx)
 	logger.Info("ssh-proxy.exited")
 	return err
+}
+
+// appLog starts the emitter of app log lines and the ssh-connections gauge and hooks it into
+// the server's sessions.
+func appLog(l proxyconfig.Loggregator, sc *server.Config, logger *slog.Logger) (*applog.Emitter, error) {
+	tlsCfg, err := applog.ClientTLS(l.CACertFile, l.CertFile, l.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loggregator: %w", err)
+	}
+	em, err := applog.New(applog.Config{Address: l.Address, TLS: tlsCfg, SourceID: l.SourceID,
+		InstanceID: l.InstanceID, Metrics: sc.Metrics, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	sc.Sessions = em
+	logger.Info("ssh-proxy.loggregator-enabled", "address", l.Address, "source_id", l.SourceID)
+	return em, nil
 }
 
 // staticTargets builds the public-key/password authenticator and the resolver for

@@ -127,5 +127,6 @@ func (g *ProxyGate) connect(ctx context.Context, perms *ssh.Permissions) (*ssh.P
 		return nil, nil, err
 	}
 	perms.Extensions[ExtInstanceGUID] = tgt.InstanceGUID
+	target.SetLogTags(perms, tgt.LogTags)
 	return perms, b, nil
 }

@@ -99,9 +99,19 @@ type Config struct {
 	// Metrics and Audit are optional.
 	Metrics *metrics.Metrics
 	Audit   *audit.Log
+	// Sessions, when set, is told of every session that reached an instance (applog.Emitter:
+	// the app's log lines and the ssh-connections gauge).
+	Sessions SessionObserver
 	// ServerVersion is the SSH identification string (default "SSH-2.0-app-ssh-proxy").
 	ServerVersion string
 	Logger        *slog.Logger
+}
+
+// SessionObserver is told when a session to an instance starts, with the permissions the
+// login granted and the client's address; the func it returns is called when the session
+// ends. It must not block.
+type SessionObserver interface {
+	SessionStarted(perms *ssh.Permissions, clientAddr string) (ended func())
 }
 
 // Server is an SSH proxy listener.
@@ -455,6 +465,9 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	sessionID := newSessionID()
 	attrs = append(attrs, "session_id", sessionID)
 	s.logger.Info("ssh-proxy.session-started", attrs...)
+	if s.cfg.Sessions != nil {
+		defer s.cfg.Sessions.SessionStarted(sc.Permissions, remote)()
+	}
 	as := s.cfg.Audit.Start(audit.Identity{User: t.User, SSHUser: sc.User(), Scheme: string(t.Scheme), AppGUID: t.AppGUID,
 		Index: t.Index, ProcessGUID: t.ProcessGUID, InstanceGUID: instance, ClientAddr: remote}, sessionID)
 	start := time.Now()

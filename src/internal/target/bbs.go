@@ -71,7 +71,35 @@ func (r *BBSResolver) Resolve(ctx context.Context, processGUID string, index int
 	if !ok {
 		return Target{}, auth.Refuse(auth.ReasonNotRunning, fmt.Errorf("no RUNNING actual LRP for %s/%d among %d", processGUID, index, len(actuals)))
 	}
-	return r.build(processGUID, index, route, actual)
+	t, err := r.build(processGUID, index, route, actual)
+	if err != nil {
+		return Target{}, err
+	}
+	t.LogTags = LogTags(desired, actual)
+	return t, nil
+}
+
+// LogTags resolves the desired LRP's metric tags for the actual instance, as Diego tags the
+// app's own logs: static values as they are, INDEX and INSTANCE_GUID from the instance; a
+// tag with neither is left out. source_id defaults to the log_guid and instance_id to the
+// index. Nil when there is no source_id (no app log stream to write to).
+func LogTags(desired *bbs.DesiredLRP, actual bbs.ActualLRP) map[string]string {
+	tags := make(map[string]string, len(desired.MetricTags)+2)
+	for k, v := range desired.MetricTags {
+		if val, ok := v.Resolve(actual.Index, actual.InstanceGUID); ok {
+			tags[k] = val
+		}
+	}
+	if _, ok := tags["source_id"]; !ok && desired.LogGUID != "" {
+		tags["source_id"] = desired.LogGUID
+	}
+	if _, ok := tags["instance_id"]; !ok {
+		tags["instance_id"] = strconv.Itoa(int(actual.Index))
+	}
+	if tags["source_id"] == "" {
+		return nil
+	}
+	return tags
 }
 
 // presenceRank orders presences: an ORDINARY instance beats an EVACUATING one, which beats

@@ -3,6 +3,8 @@ package target
 import (
 	"errors"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
 )
 
 func TestStaticResolve(t *testing.T) {
@@ -20,6 +22,10 @@ func TestStaticResolve(t *testing.T) {
 	if got.Address != "127.0.0.1:2" || got.Route.Fingerprint() != "SHA256:abc" || got.Route.User != "u" ||
 		got.Route.PrivateKey != "pem" || got.TLS != nil || got.ProcessGUID != "web" || got.Index != 1 {
 		t.Fatalf("unexpected target %s", got.Describe())
+	}
+	// A static target is no app: sessions to it write into no app's log stream.
+	if got.LogTags != nil {
+		t.Fatalf("static target has log tags %v", got.LogTags)
 	}
 	for _, c := range []struct {
 		name string
@@ -47,5 +53,24 @@ func TestNewStaticRefusesIncompleteSpecs(t *testing.T) {
 	}
 	if _, err := NewStatic([]StaticSpec{full}); err != nil {
 		t.Errorf("full spec refused: %v", err)
+	}
+}
+
+func TestLogTagsTravelInThePermissions(t *testing.T) {
+	perms := &ssh.Permissions{Extensions: map[string]string{"other": "x"}}
+	if LogTagsOf(perms) != nil {
+		t.Fatal("tags before any were set")
+	}
+	SetLogTags(perms, nil)
+	if _, ok := perms.Extensions[ExtLogTags]; ok {
+		t.Fatal("nil tags were recorded")
+	}
+	SetLogTags(perms, map[string]string{"source_id": "app", "instance_id": "0"})
+	if got := LogTagsOf(perms); got["source_id"] != "app" || got["instance_id"] != "0" || len(got) != 2 {
+		t.Fatalf("LogTagsOf = %v", got)
+	}
+	perms.Extensions[ExtLogTags] = `{"instance_id":"0"}`
+	if LogTagsOf(perms) != nil {
+		t.Fatal("tags without a source_id name no stream")
 	}
 }

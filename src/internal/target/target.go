@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // RouteKey is the desired LRP route under which Cloud Controller stores the SSH route.
@@ -61,6 +63,11 @@ type Target struct {
 	// fallback (backends_tls.allow_plaintext_fallback).
 	PlaintextAddress string
 	Route            Route
+	// LogTags name the app's log stream for "cf logs" lines about this session: the desired
+	// LRP's metric tags resolved for this instance, always with source_id and instance_id.
+	// Nil when the target has no app identity (static targets, or a desired LRP with neither
+	// a log_guid nor a source_id tag).
+	LogTags map[string]string
 }
 
 // Describe is a log-safe summary.
@@ -70,4 +77,35 @@ func (t Target) Describe() string {
 		mode = "tls"
 	}
 	return fmt.Sprintf("%s/%d instance %s at %s (%s)", t.ProcessGUID, t.Index, t.InstanceGUID, t.Address, mode)
+}
+
+// ExtLogTags is the ssh.Permissions extension carrying Target.LogTags (as JSON) from the
+// login to the session.
+const ExtLogTags = "app-ssh-log-tags"
+
+// SetLogTags records tags in perms (nothing when tags is nil).
+func SetLogTags(perms *ssh.Permissions, tags map[string]string) {
+	if tags == nil || perms == nil {
+		return
+	}
+	b, err := json.Marshal(tags)
+	if err != nil {
+		return // a map[string]string always marshals
+	}
+	if perms.Extensions == nil {
+		perms.Extensions = map[string]string{}
+	}
+	perms.Extensions[ExtLogTags] = string(b)
+}
+
+// LogTagsOf returns the tags SetLogTags recorded, or nil.
+func LogTagsOf(perms *ssh.Permissions) map[string]string {
+	if perms == nil || perms.Extensions[ExtLogTags] == "" {
+		return nil
+	}
+	var tags map[string]string
+	if err := json.Unmarshal([]byte(perms.Extensions[ExtLogTags]), &tags); err != nil || tags["source_id"] == "" {
+		return nil
+	}
+	return tags
 }

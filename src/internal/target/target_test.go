@@ -100,6 +100,34 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		Expect(t.Describe()).NotTo(ContainSubstring("PEM"))
 	})
 
+	It("names the app's log stream: log_guid as source_id and the index as instance_id by default", func() {
+		stub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: "pg", LogGUID: "app-guid", Routes: map[string][]byte{"diego-ssh": []byte(routeJSON)}})
+		stub.SetActualLRPs("pg", running)
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.LogTags).To(Equal(map[string]string{"source_id": "app-guid", "instance_id": "1"}))
+	})
+
+	It("resolves the desired LRP's metric tags for the instance reached", func() {
+		stub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: "pg", LogGUID: "log-guid", Routes: map[string][]byte{"diego-ssh": []byte(routeJSON)},
+			MetricTags: map[string]bbs.MetricTagValue{
+				"source_id": {Static: "app-guid"}, "app_name": {Static: "myapp"},
+				"instance_id": {Dynamic: bbs.MetricTagInstanceGUID}, "index": {Dynamic: bbs.MetricTagIndex},
+				"broken": {Dynamic: 7},
+			}})
+		stub.SetActualLRPs("pg", running)
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.LogTags).To(Equal(map[string]string{"source_id": "app-guid", "app_name": "myapp", "instance_id": "inst-1", "index": "1"}))
+	})
+
+	It("has no log stream when the desired LRP names none", func() {
+		stub.SetActualLRPs("pg", running)
+		t, err := resolve()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(t.LogTags).To(BeNil())
+	})
+
 	It("dials the instance address when the BBS prefers it", func() {
 		running.PreferredAddress = bbs.PreferredAddressInstance
 		stub.SetActualLRPs("pg", running)

@@ -35,6 +35,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
+	"github.com/app-ssh/app-ssh/internal/testenv/ingressstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
 )
 
@@ -127,6 +128,9 @@ type Options struct {
 	// WithAppRoute adds a cf-router route to the desired LRP and an 8080 port mapping to
 	// the actual LRP, as a real web app has.
 	WithAppRoute bool
+	// LogGUID and MetricTags go into the desired LRP (the app's log stream).
+	LogGUID    string
+	MetricTags map[string]bbs.MetricTagValue
 
 	// Secret, when set, is handed every credential the rig generates or configures and returns
 	// it unchanged (for a suite that later greps logs for them).
@@ -152,6 +156,9 @@ type Rig struct {
 	ProxyKeyPEM string
 
 	TLSFront *TLSFront // optional TLS terminator in front of the sshd (backends TLS)
+
+	// Ingress is the Loggregator agent stand-in (started by a config with Loggregator set).
+	Ingress *ingressstub.Server
 
 	Proxy       *gexec.Session
 	ProxyPort   int
@@ -236,7 +243,8 @@ func (r *Rig) SetRoute(edit func(route map[string]any)) {
 	if r.Opts.WithAppRoute {
 		routes["cf-router"] = []byte(`[{"hostnames":["app.example.com"],"port":8080}]`)
 	}
-	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Routes: routes})
+	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Routes: routes,
+		LogGUID: r.Opts.LogGUID, MetricTags: r.Opts.MetricTags})
 }
 
 // SetRunning stores index 0 in the given state, mapped to the sshd (and TLS front, if any).
@@ -268,6 +276,9 @@ type ProxyConfig struct {
 	// Metrics and AuditLog turn on the metrics endpoint (MetricsPort) and the audit log
 	// (AuditFile).
 	Metrics, AuditLog bool
+	// Loggregator sends app log lines and the gauge to the Ingress stand-in (started here
+	// when it is not running yet).
+	Loggregator bool
 	// HostKeyPEM, when set, is the proxy's host key (default: a fresh ed25519 key).
 	HostKeyPEM string
 	// Extra is appended to the file as is.
@@ -340,6 +351,13 @@ backends_tls:
 		r.AuditFile = filepath.Join(r.Dir, "audit.log")
 		b.WriteString("audit_log_file: " + r.AuditFile + "\n")
 	}
+	if c.Loggregator {
+		if r.Ingress == nil {
+			r.StartIngress()
+		}
+		fmt.Fprintf(&b, "loggregator:\n  enabled: true\n  address: %s\n  ca_cert_file: %s\n  cert_file: %s\n  key_file: %s\n  instance_id: rig-proxy-0\n",
+			r.Ingress.Addr(), caFile, crt, key)
+	}
 	b.WriteString(c.Extra)
 	r.ConfigFile = write("ssh_proxy.yml", b.String())
 	return r.ConfigFile
@@ -372,6 +390,35 @@ func (r *Rig) StartConfigured() {
 	}
 	DeferCleanup(func() { proxy.Kill().Wait(10 * time.Second) })
 	Eventually(r.HealthStatus, 20*time.Second, 50*time.Millisecond).Should(Equal(http.StatusOK))
+}
+
+// StartIngress starts the Loggregator agent stand-in with a certificate naming "metron", as
+// cf-deployment's agent certificate does.
+func (r *Rig) StartIngress() {
+	kp, err := r.CA.Issue("metron", "metron")
+	Expect(err).NotTo(HaveOccurred())
+	r.Ingress = ingressstub.New("127.0.0.1:0", certs.ServerTLS(kp, r.CA.Pool()))
+	DeferCleanup(r.Ingress.Close)
+}
+
+// Metric is the value of an unlabelled metric on the proxy's metrics endpoint (a config with
+// Metrics set), read from the Prometheus text format.
+func (r *Rig) Metric(name string) float64 {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.MetricsPort))
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			Expect(err).NotTo(HaveOccurred())
+			return f
+		}
+	}
+	Fail("no metric " + name + " in:\n" + string(body))
+	return 0
 }
 
 // HealthStatus is the status code of the proxy's health endpoint.

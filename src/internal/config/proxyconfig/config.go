@@ -92,6 +92,8 @@ type Config struct {
 	StaticTargets []StaticTarget `yaml:"static_targets"`
 	// Hardening: pre-auth limits, keepalive, PROXY protocol, drain, metrics, audit (hardening.go).
 	Hardening `yaml:",inline"`
+	// Loggregator: app log lines and the ssh-connections gauge (loggregator.go).
+	Loggregator Loggregator `yaml:"loggregator"`
 }
 
 // Default is the job spec's defaults.
@@ -105,6 +107,7 @@ func Default() Config {
 		EnableCFAuth:         true,
 		UAA:                  UAA{ClientID: "ssh-proxy"},
 		Hardening:            DefaultHardening(),
+		Loggregator:          DefaultLoggregator(),
 	}
 }
 
@@ -269,6 +272,7 @@ func (c *Config) Validate() []error {
 		add("backends_tls.allow_plaintext_fallback", "only meaningful when backends_tls.enabled is true")
 	}
 	c.Hardening.validate(add)
+	c.Loggregator.validate(add)
 	errs = append(errs, ValidateStaticTargets(c.StaticTargets, c.EnableDiegoAuth)...)
 	return errs
 }
