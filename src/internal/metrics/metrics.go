@@ -20,7 +20,7 @@ import (
 // Refusal reasons (label values of ssh_proxy_refusals_total).
 const (
 	RefusedMaxConnections = "max_connections"
-	RefusedMaxStartups    = "max_startups"
+	RefusedShed           = "unauthenticated_shed"
 	RefusedPenalty        = "penalty"
 	RefusedProxyHeader    = "proxy_header"
 	RefusedGraceTime      = "login_grace_time"
@@ -83,7 +83,7 @@ func New() *Metrics {
 		Help: "1 while the proxy drains (stopped accepting, waiting for sessions to end), else 0."})
 	m.Registry.MustRegister(m.connsCurrent, m.connsTotal, m.authAttempts, m.refusals, m.dialSeconds,
 		m.bytes, m.channels, m.sessions, m.draining)
-	for _, r := range []string{RefusedMaxConnections, RefusedMaxStartups, RefusedPenalty, RefusedProxyHeader,
+	for _, r := range []string{RefusedMaxConnections, RefusedShed, RefusedPenalty, RefusedProxyHeader,
 		RefusedGraceTime, RefusedAuth, RefusedMaxAuthTries, RefusedDraining} {
 		m.refusals.WithLabelValues(r)
 	}
