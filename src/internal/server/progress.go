@@ -12,7 +12,7 @@ import (
 // lines may come first), then its first binary packet, which is its KEXINIT. It never buffers
 // more than the four bytes of a packet length, and stops looking once it saw that packet.
 type progressScanner struct {
-	state   int // 0: looking for the identification line, 1: packet length, 2: packet body, 3: done
+	state   int    // 0: looking for the identification line, 1: packet length, 2: packet body, 3: done
 	lineBeg []byte // up to 4 bytes of the current line's start
 	lenBuf  [4]byte
 	lenHave int
