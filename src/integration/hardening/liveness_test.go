@@ -121,8 +121,8 @@ var _ = Describe("per-source penalties behind a PROXY protocol load balancer", f
 			Expect(err).To(HaveOccurred())
 		}
 		Eventually(func() error { _, err := via(a, e.code()); return err }, 10*time.Second).Should(HaveOccurred())
-		Expect(e.logLines("ssh-proxy.connection-refused")).To(ContainElement(And(
-			HaveKeyWithValue("reason", "penalty"), HaveKeyWithValue("remote_addr", a+":40000"))))
+		Eventually(func() []map[string]any { return e.logLines("ssh-proxy.connection-refused") }, 10*time.Second).Should(
+			ContainElement(And(HaveKeyWithValue("reason", "penalty"), HaveKeyWithValue("remote_addr", a+":40000"))))
 		out, err := via(b, e.code())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(out).To(Equal("in\n"))
