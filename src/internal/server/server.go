@@ -430,7 +430,11 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	if s.cfg.ProxyProtocol != nil {
 		pc, err := s.cfg.ProxyProtocol.Wrap(conn)
 		if err != nil {
-			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", err.Error())
+			reason := metrics.RefusedProxyHeader
+			if st.shed.Load() { // closed while waiting for its header
+				reason = metrics.RefusedShed
+			}
+			s.refuse(reason, nc.RemoteAddr().String(), "error", err.Error())
 			return
 		}
 		conn = pc
