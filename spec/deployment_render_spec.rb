@@ -65,7 +65,7 @@ RSpec.describe 'rendered deployments pass -check-config' do
         (j['custom_provider_definitions'] || []).each { |d| providers[d['name']] = [g['name'], j['name'], d] }
       end
     end
-    links = (proxy['consumes'] || {}).map do |consumer, how|
+    links = (proxy['consumes'] || {}).reject { |_c, how| how == 'nil' }.map do |consumer, how|
       group_name, job_name, definition = providers.fetch(how['from'])
       link_from(manifest, name: consumer, type: definition['type'], group_name: group_name, job_name: job_name,
                           properties: definition['properties'])
@@ -105,8 +105,8 @@ RSpec.describe 'rendered deployments pass -check-config' do
       config = YAML.safe_load(File.read(config_path))
 
       expect(config['enable_cf_auth']).to be(true)
-      expect(config['bbs']).to include('address' => "https://q-s0.diego-api.default.#{manifest['name']}.bosh:8889",
-                                       'server_name' => 'bbs.service.cf.internal')
+      # cf-deployment's all-instances alias, not a health-filtered link address.
+      expect(config['bbs']).to include('address' => 'https://bbs.service.cf.internal:8889', 'server_name' => '')
       expect(config['cc']['internal_url']).to eq('https://cloud-controller-ng.service.cf.internal:9024')
       expect(config['uaa']['token_url']).to eq('https://uaa.service.cf.internal:8443/oauth/token')
       expect(config['backends_tls']['enabled']).to be(true)

@@ -144,11 +144,31 @@ RSpec.describe 'template harness (Bosh::Template::Test stand-in)' do
   describe 'spec' do
     it 'exposes the instance spec fields' do
       s = T::InstanceSpec.new(address: 'a.example', id: 'uuid-1', index: 3, az: 'z9', bootstrap: false,
-                              deployment: 'dep', name: 'grp', ip: '10.1.2.3')
+                              deployment: 'dep', name: 'grp', ip: '10.1.2.3',
+                              networks: { 'default' => { 'ip' => '10.1.2.3' } })
       r = YAML.safe_load(job.template('config/instance.yml').render({}, spec: s))
       expect(r).to eq('address' => 'a.example', 'id' => 'uuid-1', 'index' => 3, 'az' => 'z9',
                       'bootstrap' => false, 'deployment' => 'dep', 'name' => 'grp', 'ip' => '10.1.2.3',
                       'network_ip' => '10.1.2.3', 'top_name' => 'grp', 'top_index' => 3)
+    end
+  end
+
+  describe 'defaults' do
+    # A spec must behave the same under this harness and the director's Bosh::Template::Test,
+    # so the instance and link-instance defaults are the director's, field for field.
+    it "gives the director's InstanceSpec defaults" do
+      expect(T::InstanceSpec.new.to_h).to eq(
+        'address' => 'my.bosh.com', 'az' => 'az1', 'bootstrap' => false, 'deployment' => 'my-deployment',
+        'id' => 'xxxxxx-xxxxxxxx-xxxxx', 'index' => 0, 'ip' => '192.168.0.0', 'name' => 'me',
+        'networks' => { 'network1' => { 'foo' => 'bar', 'ip' => '192.168.0.0' } }
+      )
+    end
+
+    it "gives the director's LinkInstance defaults" do
+      i = T::LinkInstance.new
+      expect([i.name, i.id, i.index, i.az, i.address, i.bootstrap]).to eq(
+        ['i-name', 'jkl8098', 4, 'az4', 'link.instance.address.com', false]
+      )
     end
   end
 

@@ -64,6 +64,8 @@ RSpec.describe 'jobs/ssh_proxy' do
       diego.ssh_proxy.idle_connection_timeout_in_seconds diego.ssh_proxy.max_connection_duration_in_seconds
       diego.ssh_proxy.uaa.url diego.ssh_proxy.uaa.port
       diego.ssh_proxy.uaa.ca_cert diego.ssh_proxy.cc.internal_service_hostname diego.ssh_proxy.cc.external_port
+      diego.ssh_proxy.cc.tls_port diego.ssh_proxy.cc.ca_cert diego.ssh_proxy.cc.client_cert diego.ssh_proxy.cc.client_key
+      diego.ssh_proxy.allowed_host_key_algorithms
       connect_to_instance_address enable_consul_service_registration logging.format.timestamp
       backends.tls.enabled backends.tls.ca_certificates backends.tls.client_certificate backends.tls.client_private_key
       loggregator.use_v2_api loggregator.v2_api_port loggregator.ca_cert loggregator.cert loggregator.key
@@ -86,7 +88,9 @@ RSpec.describe 'jobs/ssh_proxy' do
         'diego.ssh_proxy.enable_diego_auth' => false, 'diego.ssh_proxy.bbs.require_ssl' => true,
         'diego.ssh_proxy.uaa.url' => 'https://uaa.service.cf.internal', 'diego.ssl.skip_cert_verify' => false,
         'connect_to_instance_address' => false, 'backends.tls.enabled' => false, 'loggregator.v2_api_port' => 3458,
-        'diego.ssh_proxy.debug_addr' => '127.0.0.1:17016', 'diego.ssh_proxy.dropsonde_port' => 3457
+        'diego.ssh_proxy.debug_addr' => '127.0.0.1:17016', 'diego.ssh_proxy.dropsonde_port' => 3457,
+        'logging.format.timestamp' => 'unix-epoch', 'diego.ssh_proxy.cc.internal_service_hostname' => 'cloud-controller-ng.service.cf.internal',
+        'diego.ssh_proxy.cc.external_port' => 9022
       )
     end
 
@@ -133,6 +137,7 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'renders the documented defaults with only a host key' do
       expect(config).to eq(
         'address' => '0.0.0.0:2222', 'health_check_address' => '0.0.0.0:2223', 'log_level' => 'info',
+        'log_time_format' => 'unix-epoch', 'debug_address' => '127.0.0.1:17016',
         'host_key_files' => ['/var/vcap/jobs/ssh_proxy/config/keys/host_key'], 'next_host_key_files' => [],
         'allowed_ciphers' => [], 'allowed_macs' => [], 'allowed_key_exchanges' => [], 'allowed_host_key_algorithms' => [],
         'idle_connection_timeout' => '300s', 'max_connection_duration' => '0s', 'communication_timeout' => '10s',
@@ -169,10 +174,10 @@ RSpec.describe 'jobs/ssh_proxy' do
 
     it 'is not changed by the properties accepted only for compatibility' do
       compat = {
-        'bpm' => { 'enabled' => true }, 'logging' => { 'format' => { 'timestamp' => 'unix-epoch' } },
+        'bpm' => { 'enabled' => true },
         'enable_consul_service_registration' => false,
         'loggregator' => { 'use_v2_api' => true, 'v2_api_port' => 1, 'ca_cert' => 'a', 'cert' => 'b', 'key' => 'c' },
-        'diego' => { 'ssh_proxy' => { 'debug_addr' => '0.0.0.0:1', 'dropsonde_port' => 1,
+        'diego' => { 'ssh_proxy' => { 'dropsonde_port' => 1,
                                       'bbs' => { 'client_session_cache_size' => 5, 'max_idle_conns_per_host' => 7 } } }
       }
       expect(config(with(compat))).to eq(config)
@@ -192,6 +197,12 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'leaves the connection duration unlimited when max_connection_duration_in_seconds is unset or 0' do
       expect(config['max_connection_duration']).to eq('0s')
       expect(config(with(proxy('max_connection_duration_in_seconds' => 0)))['max_connection_duration']).to eq('0s')
+    end
+
+    it "maps diego-release's debug_addr and logging.format.timestamp" do
+      c = config(with(deep_merge(proxy('debug_addr' => '127.0.0.1:27016'), 'logging' => { 'format' => { 'timestamp' => 'rfc3339' } })))
+      expect(c.values_at('debug_address', 'log_time_format')).to eq(['127.0.0.1:27016', 'rfc3339'])
+      expect(config(with(proxy('debug_addr' => '')))['debug_address']).to eq('')
     end
 
     it 'turns the health-check server off with disable_healthcheck_server' do
@@ -298,23 +309,49 @@ RSpec.describe 'jobs/ssh_proxy' do
       expect(c['cc']['internal_url']).to eq('http://cc.example:80')
     end
 
-    it 'fills host, TLS port and CA from the cloud_controller_https_endpoint link' do
+    it 'uses host, TLS port and CA of the cloud_controller_https_endpoint link when it carries a CA' do
       c = config(base, consumes: [cc_link])
       expect(c['cc']['internal_url']).to eq('https://cc.internal.example:9024')
       expect(c['cc']['ca_cert_file']).to eq("#{cert_dir}/cc/ca.crt")
       expect(file('config/certs/cc/ca.crt', base, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
     end
 
-    it 'lets explicit hostname, port and CA win over the link' do
-      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 1234, 'ca_cert' => 'MY-CA' }))
+    # diego-release: the link with a CA wins over explicit internal_service_hostname/external_port
+    # (an external_port of 9022 must not turn into TLS to a plain-HTTP port).
+    it 'lets the link with a CA win over explicit hostname, external_port and ca_cert, as upstream' do
+      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 9022, 'ca_cert' => 'MY-CA' }))
       c = config(props, consumes: [cc_link])
-      expect(c['cc']['internal_url']).to eq('https://mine.example:1234')
-      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('MY-CA')
+      expect(c['cc']['internal_url']).to eq('https://cc.internal.example:9024')
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
+    end
+
+    it 'ignores a link without a CA: plain HTTP to hostname and external_port, as upstream' do
+      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 9022 }))
+      c = config(props, consumes: [cc_link(ca: nil)])
+      expect(c['cc'].values_at('internal_url', 'ca_cert_file')).to eq(['http://mine.example:9022', ''])
+      expect(config(base, consumes: [cc_link(ca: '')])['cc']['internal_url'])
+        .to eq('http://cloud-controller-ng.service.cf.internal:9022')
+    end
+
+    it 'prefers mutual TLS on tls_port over the link when port, CA, cert and key are all set, as upstream' do
+      mtls = { 'tls_port' => 9023, 'ca_cert' => 'MTLS-CA', 'client_cert' => 'CC-CERT', 'client_key' => 'CC-KEY' }
+      props = with(proxy('cc' => mtls))
+      c = config(props, consumes: [cc_link])
+      expect(c['cc']['internal_url']).to eq('https://cloud-controller-ng.service.cf.internal:9023')
+      expect(c['cc'].values_at('client_cert_file', 'client_key_file'))
+        .to eq(["#{cert_dir}/cc/client.crt", "#{cert_dir}/cc/client.key"])
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('MTLS-CA')
+      partial = with(proxy('cc' => mtls.reject { |k, _| k == 'client_key' }))
+      expect(config(partial)['cc']['internal_url']).to eq('http://cloud-controller-ng.service.cf.internal:9022')
+      expect(config(partial, consumes: [cc_link])['cc']['internal_url']).to eq('https://cc.internal.example:9024')
     end
 
     it 'lets cc.internal_url win over hostname, port and link' do
       props = with(proxy('cc' => { 'internal_url' => 'https://cc.override:9999', 'external_port' => 1 }))
       expect(config(props, consumes: [cc_link])['cc']['internal_url']).to eq('https://cc.override:9999')
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
+      own = with(proxy('cc' => { 'internal_url' => 'https://cc.override:9999', 'ca_cert' => 'MY-CA' }))
+      expect(file('config/certs/cc/ca.crt', own, consumes: [cc_link]).strip).to eq('MY-CA')
     end
 
     it 'writes a CA from the property alone, and no CA file when neither is set' do

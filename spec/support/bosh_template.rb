@@ -220,8 +220,9 @@ module Bosh
       class LinkInstance
         attr_reader :name, :index, :id, :az, :address, :bootstrap
 
-        def initialize(name: 'link-instance', index: 0, id: 'link-instance-id', az: 'z1',
-                       address: 'link-instance.example.internal', bootstrap: true)
+        # The same defaults as the director's Bosh::Template::Test::LinkInstance.
+        def initialize(name: 'i-name', index: 4, id: 'jkl8098', az: 'az4',
+                       address: 'link.instance.address.com', bootstrap: false)
           @name = name
           @index = index
           @id = id
@@ -246,13 +247,16 @@ module Bosh
       class InstanceSpec
         FIELDS = %i[address az bootstrap deployment id index ip name networks].freeze
 
-        def initialize(address: 'instance.example.internal', az: 'z1', bootstrap: true,
-                       deployment: 'test-deployment', id: 'instance-id-0000', index: 0,
-                       ip: '10.0.0.10', name: 'test-group', networks: nil)
+        # The same defaults as the director's Bosh::Template::Test::InstanceSpec, so a spec
+        # written against either harness sees the same instance.
+        def initialize(address: 'my.bosh.com', az: 'az1', bootstrap: false,
+                       deployment: 'my-deployment', id: 'xxxxxx-xxxxxxxx-xxxxx', index: 0,
+                       ip: '192.168.0.0', name: 'me',
+                       networks: { 'network1' => { 'foo' => 'bar', 'ip' => '192.168.0.0' } })
           @values = {
             'address' => address, 'az' => az, 'bootstrap' => bootstrap,
             'deployment' => deployment, 'id' => id, 'index' => index, 'ip' => ip, 'name' => name,
-            'networks' => PropertyLookup.stringify(networks || { 'default' => { 'ip' => ip, 'default' => %w[dns gateway] } })
+            'networks' => PropertyLookup.stringify(networks)
           }
         end
 

@@ -37,7 +37,7 @@ func TestCheckConfigNamesEachProblemOnItsOwnLine(t *testing.T) {
 		t.Fatalf("code %d, want 2", code)
 	}
 	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
-	for _, want := range []string{"address: ", `allowed_macs: unsupported MAC "md5-please"`, "diego_credentials: ", "host_key_files: ", "bbs.address: "} {
+	for _, want := range []string{"address: ", `allowed_macs: no listed MAC is implemented ("md5-please")`, "diego_credentials: ", "host_key_files: ", "bbs.address: "} {
 		found := false
 		for _, l := range lines {
 			if strings.HasPrefix(l, want) {

@@ -290,7 +290,7 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 		other.user = "cf:00000000-0000-4000-a000-000000000000/0"
 		r := other.ssh("", "true")
 		Expect(r.err).To(HaveOccurred())
-		Expect(r.stderr).To(ContainSubstring("app not found"))
+		Expect(r.stderr).To(ContainSubstring("no such app"))
 	})
 
 	It("lets diego:<process-guid>/0 and the static target in with the diego credentials", func() {

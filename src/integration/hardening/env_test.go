@@ -97,17 +97,8 @@ func (e *env) rssKiB() int {
 	return 0
 }
 
-// logLines are the proxy's JSON log lines with the given msg.
-func (e *env) logLines(msg string) []map[string]any {
-	var out []map[string]any
-	for _, l := range strings.Split(e.proxyLog(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+// logLines are the proxy's lager lines with the given message, flattened (proxyrig.LogLines).
+func (e *env) logLines(msg string) []map[string]any { return proxyrig.LogLines(e.proxyLog(), msg) }
 
 func (e *env) auditLines() []map[string]any {
 	b, err := os.ReadFile(e.rig.AuditFile)

@@ -103,7 +103,7 @@ var _ = Describe("ssh-proxy with cf authentication", func() {
 			Expect(r.code).To(Equal(0), r.stderr)
 			Eventually(e.proxyLog, 10*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
 			log := e.proxyLog()
-			Expect(log).To(MatchRegexp(`"msg":"ssh-proxy.session-started".*"user":"%s"`, uaastub.DefaultUserName))
+			Expect(log).To(MatchRegexp(`"message":"ssh-proxy.session-started".*"user":"%s"`, uaastub.DefaultUserName))
 			Expect(log).To(ContainSubstring(`"app_guid":"` + appGUID + `"`))
 			Expect(log).To(ContainSubstring(`"process_guid":"` + processGUID + `"`))
 			Expect(log).To(ContainSubstring(`"index":0`))
@@ -144,14 +144,14 @@ var _ = Describe("ssh-proxy with cf authentication", func() {
 			refusedWith(e.ssh(code, nil, "true"), "invalid or expired one-time code")
 		})
 
-		It("refuses when the Cloud Controller answers 403 (SSH disabled)", func() {
+		It("refuses when the Cloud Controller answers 400 CF-InvalidRequest (SSH disabled)", func() {
 			e.cc.AddApp(appGUID, processGUID, 2, false)
-			refusedWith(e.ssh(e.code(), nil, "true"), "app not found or SSH disabled")
+			refusedWith(e.ssh(e.code(), nil, "true"), "SSH is disabled for this app, its space or the platform")
 		})
 
-		It("refuses when the Cloud Controller answers 404 (unknown app)", func() {
+		It("refuses when the Cloud Controller answers 404 CF-AppNotFound (unknown app)", func() {
 			e.cc.RemoveApp(appGUID)
-			refusedWith(e.ssh(e.code(), nil, "true"), "app not found or SSH disabled")
+			refusedWith(e.ssh(e.code(), nil, "true"), "no such app (check the app guid)")
 		})
 
 		It("refuses when the Cloud Controller is down", func() {
@@ -286,7 +286,7 @@ var _ = Describe("ssh-proxy -check-config", func() {
 		lines := strings.Split(strings.TrimSpace(string(s.Err.Contents())), "\n")
 		Expect(lines).To(ContainElements(
 			"communication_timeout: must be positive",
-			`allowed_ciphers: unsupported cipher "foo"`,
+			HavePrefix(`allowed_ciphers: no listed cipher is implemented ("foo")`),
 			HavePrefix("bbs.client_key_file: "),
 		))
 

@@ -142,7 +142,7 @@ func startLocalSSHD() *localSSHD {
 	vars := filepath.Join(dir, "vars.yml")
 	manifest := bosh("int", "manifests/run-local.yml", "--vars-store", vars,
 		"-v", "sshd_address="+addr, "-v", "proxy_address=127.0.0.1:1",
-		"-v", "health_address=127.0.0.1:1", "-v", "log_level=info")
+		"-v", "health_address=127.0.0.1:1", "-v", "debug_address=127.0.0.1:0", "-v", "log_level=info")
 	manifestFile := filepath.Join(dir, "manifest.yml")
 	Expect(os.WriteFile(manifestFile, manifest, 0o600)).To(Succeed())
 	argv := renderJob(manifestFile, "sshd", "sshd", filepath.Join(dir, "job"), sshdBinary)
@@ -294,6 +294,9 @@ func (r *rig) manifestArgs(stage int) []string {
 			map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": []string{}},
 			map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/client_addresses_preserved?", "value": true})
 	}
+	// The job's debug server would take the fixed 127.0.0.1:17016 that other proxies on this
+	// machine may hold; an ephemeral port keeps it on, without the clash.
+	ops = append(ops, map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/debug_addr?", "value": "127.0.0.1:0"})
 	return append(args, "-o", writeYAML(r.dir, "local-ops.yml", ops))
 }
 

@@ -28,7 +28,7 @@ type daemon struct {
 	home    string
 }
 
-var startedRE = regexp.MustCompile(`"msg":"started".*?"address":"127\.0\.0\.1:(\d+)"`)
+var startedRE = regexp.MustCompile(`"message":"sshd.started".*?"address":"127\.0\.0\.1:(\d+)"`)
 
 // startDaemon runs the sshd on an ephemeral loopback port with HOME set to a fresh directory;
 // extraEnv is appended to its environment.
@@ -44,7 +44,7 @@ func startDaemon(extraEnv []string, args ...string) *daemon {
 		// A clean shutdown on SIGTERM exits 0 (a -race build exits 66 after a data race).
 		Eventually(sess, startTimeout).Should(gexec.Exit(0))
 	})
-	Eventually(sess.Out, startTimeout).Should(gbytes.Say(`"msg":"started"`))
+	Eventually(sess.Out, startTimeout).Should(gbytes.Say(`"message":"sshd.started"`))
 	m := startedRE.FindSubmatch(sess.Out.Contents())
 	Expect(m).NotTo(BeNil(), "started line names the address")
 	return &daemon{session: sess, port: string(m[1]), home: home}

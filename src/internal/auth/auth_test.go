@@ -48,7 +48,7 @@ func (f *fakeCC) SSHAccess(ctx context.Context, token, app string, index int) (s
 	}
 	p, ok := f.access[fmt.Sprintf("%s %s/%d", token, app, index)]
 	if !ok {
-		return "", fmt.Errorf("cc said 404: %w", auth.ErrAccessDenied)
+		return "", fmt.Errorf("cc said 404: %w", auth.ErrNoSuchApp)
 	}
 	return p, nil
 }
@@ -64,6 +64,7 @@ var _ = Describe("ParseUsername", func() {
 		Entry("cf", "cf:8f1c2c3e-aaaa-4bbb-8ccc-123456789abc/0", auth.SchemeCF, "8f1c2c3e-aaaa-4bbb-8ccc-123456789abc", 0),
 		Entry("cf index 12", "cf:app/12", auth.SchemeCF, "app", 12),
 		Entry("diego", "diego:pg-1-v2/3", auth.SchemeDiego, "pg-1-v2", 3),
+		Entry("diego with underscores, as diego-ssh accepts", "diego:my_process-guid_2/0", auth.SchemeDiego, "my_process-guid_2", 0),
 		Entry("max index", "cf:a/2147483647", auth.SchemeCF, "a", 2147483647),
 	)
 	DescribeTable("rejects",
@@ -84,6 +85,7 @@ var _ = Describe("ParseUsername", func() {
 		Entry("second slash", "cf:app/0/1"),
 		Entry("space", "cf:ap p/0"),
 		Entry("slash in guid", "cf:a/b/0"),
+		Entry("dot in guid", "diego:a.b/0"),
 		Entry("long guid", "cf:"+strings.Repeat("a", 129)+"/0"),
 	)
 })
@@ -138,7 +140,20 @@ var _ = Describe("Authenticator", func() {
 	})
 	It("says the app is not found for another index", func() {
 		_, err := a.Authenticate(context.Background(), "cf:app-1/3", []byte("code-1"))
-		expectReason(err, auth.ReasonAppNotFound)
+		expectReason(err, auth.ReasonNoSuchApp)
+	})
+	It("gives each Cloud Controller refusal its own reason", func() {
+		for ccErr, reason := range map[error]string{
+			auth.ErrNotPermitted: auth.ReasonNotPermitted, auth.ErrNoSuchApp: auth.ReasonNoSuchApp,
+			auth.ErrSSHDisabled: auth.ReasonSSHDisabled, auth.ErrTokenRejected: auth.ReasonTokenRejected,
+			auth.ErrCCMisconfigured: auth.ReasonCCMisconfigured,
+		} {
+			cc.err = fmt.Errorf("cc: %w", ccErr)
+			u.codes["code-1"] = uaa.Token{AccessToken: "tok-1"}
+			_, err := a.Authenticate(context.Background(), "cf:app-1/2", []byte("code-1"))
+			expectReason(err, reason)
+			Expect(errors.Is(err, ccErr)).To(BeTrue())
+		}
 	})
 	It("says the Cloud Controller is unavailable", func() {
 		cc.err = errors.New("dial tcp: refused")
@@ -150,6 +165,14 @@ var _ = Describe("Authenticator", func() {
 		expectReason(err, auth.ReasonBadUsername)
 		_, err = a.Authenticate(context.Background(), "diego:pg/0", []byte("x"))
 		expectReason(err, auth.ReasonSchemeDisabled)
+	})
+
+	It("refuses every user name with one reason when no scheme is enabled", func() {
+		none := &auth.Authenticator{}
+		for _, user := range []string{"cf:app-1/0", "diego:pg/0", "web/0", "root"} {
+			_, err := none.Authenticate(context.Background(), user, []byte("x"))
+			expectReason(err, auth.ReasonNoScheme)
+		}
 	})
 
 	Context("diego credentials", func() {

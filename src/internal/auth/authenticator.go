@@ -30,14 +30,33 @@ type CodeExchanger interface {
 }
 
 // AccessChecker asks the Cloud Controller whether the token's user may SSH into the app
-// instance, returning the process guid. It wraps ErrAccessDenied when the Cloud Controller said
-// no (403 or 404); any other error means the Cloud Controller could not answer.
+// instance, returning the process guid. Its errors wrap one of the Err* answers below when the
+// Cloud Controller answered; any other error means the Cloud Controller could not answer.
 type AccessChecker interface {
 	SSHAccess(ctx context.Context, accessToken, appGUID string, index int) (processGUID string, err error)
 }
 
-// ErrAccessDenied is what AccessChecker implementations wrap for a 403 or 404.
-var ErrAccessDenied = errors.New("ssh access denied")
+// What the Cloud Controller answered, as AccessChecker implementations wrap it. The first three
+// are the client's doing (its user, its app guid); the last two are the platform's.
+var (
+	ErrNotPermitted    = errors.New("the user may not SSH into the app")                            // 403
+	ErrNoSuchApp       = errors.New("no such app")                                                  // 404 CF-AppNotFound
+	ErrSSHDisabled     = errors.New("SSH is disabled for the app, space or platform")               // 400 CF-InvalidRequest
+	ErrTokenRejected   = errors.New("the UAA token was not accepted")                               // 401
+	ErrCCMisconfigured = errors.New("the request was refused before reaching the ssh_access check") // other 4xx
+)
+
+// ccReasons maps the Cloud Controller's answers to the reason shown to the user.
+var ccReasons = []struct {
+	err    error
+	reason string
+}{
+	{ErrNotPermitted, ReasonNotPermitted},
+	{ErrNoSuchApp, ReasonNoSuchApp},
+	{ErrSSHDisabled, ReasonSSHDisabled},
+	{ErrTokenRejected, ReasonTokenRejected},
+	{ErrCCMisconfigured, ReasonCCMisconfigured},
+}
 
 // CF authenticates "cf:<app-guid>/<index>" with a UAA one-time code.
 type CF struct {
@@ -64,8 +83,10 @@ func (a *CF) authenticate(ctx context.Context, u Username, code []byte) (*ssh.Pe
 	pguid, err := a.CC.SSHAccess(cctx, tok.AccessToken, u.GUID, u.Index)
 	cancel()
 	if err != nil {
-		if errors.Is(err, ErrAccessDenied) {
-			return nil, Refuse(ReasonAppNotFound, err)
+		for _, m := range ccReasons {
+			if errors.Is(err, m.err) {
+				return nil, Refuse(m.reason, err)
+			}
 		}
 		return nil, Refuse(ReasonCCUnavailable, err)
 	}
@@ -113,6 +134,9 @@ type Authenticator struct {
 // Authenticate checks the user name and password (a one-time code or the diego credentials).
 // Every error is a *Refusal.
 func (a *Authenticator) Authenticate(ctx context.Context, user string, password []byte) (*ssh.Permissions, error) {
+	if a.CF == nil && a.Diego == nil && a.Static == nil {
+		return nil, Refuse(ReasonNoScheme, errors.New("enable_cf_auth and enable_diego_auth are false and there are no static targets"))
+	}
 	if a.Static != nil && IsStaticUsername(user) {
 		return a.Static.Password(user, password)
 	}

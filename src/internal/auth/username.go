@@ -43,8 +43,9 @@ func (u Username) String() string {
 var ErrUsernameFormat = errors.New("user name must be cf:<app-guid>/<index> or diego:<process-guid>/<index>")
 
 // ParseUsername parses "cf:<guid>/<index>" or "diego:<guid>/<index>" strictly: a known
-// scheme, a guid of letters, digits and dashes (1–128 characters), and a decimal index without
-// sign or leading zeros that fits an int32.
+// scheme, a guid of letters, digits, dashes and underscores (diego-ssh's [a-zA-Z0-9_-]+, which
+// process guids need; 1–128 characters), and a decimal index without sign or leading zeros
+// that fits an int32.
 func ParseUsername(s string) (Username, error) {
 	colon := strings.IndexByte(s, ':')
 	if colon < 0 {
@@ -64,8 +65,8 @@ func ParseUsername(s string) (Username, error) {
 		return Username{}, fmt.Errorf("%w: guid must have 1 to %d characters", ErrUsernameFormat, maxGUIDLen)
 	}
 	for _, c := range guid {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return Username{}, fmt.Errorf("%w: guid may contain only letters, digits and dashes", ErrUsernameFormat)
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return Username{}, fmt.Errorf("%w: guid may contain only letters, digits, dashes and underscores", ErrUsernameFormat)
 		}
 	}
 	if idx == "" || len(idx) > 10 || (len(idx) > 1 && idx[0] == '0') {

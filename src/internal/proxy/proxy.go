@@ -15,6 +15,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/cc"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/debugserver"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
@@ -22,14 +23,25 @@ import (
 	"github.com/app-ssh/app-ssh/internal/version"
 )
 
+// ccAnswers translates the Cloud Controller client's refusals into auth's.
+var ccAnswers = []struct{ cc, auth error }{
+	{cc.ErrForbidden, auth.ErrNotPermitted},
+	{cc.ErrNotFound, auth.ErrNoSuchApp},
+	{cc.ErrSSHDisabled, auth.ErrSSHDisabled},
+	{cc.ErrUnauthenticated, auth.ErrTokenRejected},
+	{cc.ErrRefused, auth.ErrCCMisconfigured},
+}
+
 // ccAccess adapts cc.Client to auth.AccessChecker.
 type ccAccess struct{ c *cc.Client }
 
 func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index int) (string, error) {
 	acc, err := a.c.SSHAccess(ctx, token, appGUID, index)
 	if err != nil {
-		if errors.Is(err, cc.ErrForbidden) || errors.Is(err, cc.ErrNotFound) {
-			return "", fmt.Errorf("%w: %w", auth.ErrAccessDenied, err)
+		for _, m := range ccAnswers {
+			if errors.Is(err, m.cc) {
+				return "", fmt.Errorf("%w: %w", m.auth, err)
+			}
 		}
 		return "", err
 	}
@@ -37,12 +49,30 @@ func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index in
 }
 
 // Run serves SSH as configured by cfg (which must have passed Validate) until ctx is done, then
-// drains and returns. It writes its JSON log to logOut. Everything it opens (clients, the
-// metrics endpoint, the audit log, listeners) is closed before it returns.
+// drains and returns. It writes its lager-shaped JSON log to logOut. Everything it opens
+// (clients, the debug and metrics endpoints, the audit log, listeners) is closed before it returns.
 func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
-	logger, err := logging.New(logOut, cfg.LogLevel, "ssh-proxy")
+	if _, err := logging.ParseTimeFormat(cfg.LogTimeFormat); err != nil {
+		return fmt.Errorf("log_time_format: %w", err)
+	}
+	lg, err := logging.NewLogger(logOut, "ssh-proxy", logging.Options{Level: cfg.LogLevel, TimeFormat: cfg.LogTimeFormat})
 	if err != nil {
 		return fmt.Errorf("log_level: %w", err)
+	}
+	logger := lg.Logger
+	if cfg.DebugAddress != "" {
+		dbg, err := debugserver.Start(cfg.DebugAddress, lg, logger)
+		if err != nil {
+			logger.Log(ctx, logging.LevelFatal, "ssh-proxy.debug-server-failed", "debug_address", cfg.DebugAddress, "error", err.Error())
+			return fmt.Errorf("debug_address: %w", err)
+		}
+		defer dbg.Close()
+		logger.Info("ssh-proxy.debug-server-listening", "address", dbg.Addr().String())
+		if !debugserver.Loopback(cfg.DebugAddress) {
+			// Accepted (diego-release allowed it and older defaults were 0.0.0.0:17016), but said.
+			logger.Warn("ssh-proxy.debug-server-not-loopback", "debug_address", cfg.DebugAddress,
+				"risk", "pprof and /log-level are reachable from the network without authentication")
+		}
 	}
 
 	var keys []ssh.Signer
@@ -53,7 +83,10 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 		}
 		keys = append(keys, s...)
 	}
-	keys, err = server.RestrictHostKeys(keys, cfg.AllowedHostKeyAlgorithms)
+	for _, w := range cfg.Warnings() {
+		logger.Warn("ssh-proxy.config-warning", "warning", w)
+	}
+	keys, err = server.RestrictHostKeys(keys, cfg.HostKeyAlgorithms())
 	if err != nil {
 		return fmt.Errorf("allowed_host_key_algorithms: %w", err)
 	}

@@ -27,8 +27,10 @@ import (
 	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/cc"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/server"
+	"github.com/app-ssh/app-ssh/internal/uaa"
 )
 
 // lockedBuffer collects log output written from other goroutines.
@@ -49,15 +51,22 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// logField returns the string field key of the first JSON log line whose msg is msg.
+// logField returns the string field key of the first lager line whose message is msg: the
+// message itself for "message", else the key from the line's data.
 func logField(log, msg, key string) (string, bool) {
 	sc := bufio.NewScanner(strings.NewReader(log))
 	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != msg {
+		var m struct {
+			Message string         `json:"message"`
+			Data    map[string]any `json:"data"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m.Message != msg {
 			continue
 		}
-		v, ok := m[key].(string)
+		if key == "message" {
+			return m.Message, true
+		}
+		v, ok := m.Data[key].(string)
 		return v, ok
 	}
 	return "", false
@@ -74,21 +83,28 @@ func newKey() ([]byte, ssh.PublicKey) {
 	return pem.EncodeToMemory(block), sshPub
 }
 
+// oneToken is a UAA that trades any code for the same token.
+type oneToken struct{}
+
+func (oneToken) ExchangeCode(context.Context, string) (uaa.Token, error) {
+	return uaa.Token{AccessToken: "token", UserName: "alice"}, nil
+}
+
 var _ = Describe("ccAccess", func() {
-	var access ccAccess
+	var (
+		access ccAccess
+		mu     sync.Mutex
+		status int
+		body   string
+	)
 
 	BeforeEach(func() {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/internal/apps/app/ssh_access/0":
-				_, _ = io.WriteString(w, `{"process_guid":"proc-guid"}`)
-			case "/internal/apps/app/ssh_access/1":
-				w.WriteHeader(http.StatusForbidden)
-			case "/internal/apps/app/ssh_access/2":
-				w.WriteHeader(http.StatusNotFound)
-			default:
-				w.WriteHeader(http.StatusInternalServerError)
-			}
+			mu.Lock()
+			st, b := status, body
+			mu.Unlock()
+			w.WriteHeader(st)
+			_, _ = io.WriteString(w, b)
 		}))
 		DeferCleanup(srv.Close)
 		c, err := cc.NewClient(cc.Config{InternalURL: srv.URL, Timeout: 5 * time.Second})
@@ -96,26 +112,55 @@ var _ = Describe("ccAccess", func() {
 		DeferCleanup(c.Close)
 		access = ccAccess{c}
 	})
+	answer := func(st int, b string) {
+		mu.Lock()
+		defer mu.Unlock()
+		status, body = st, b
+	}
 
 	It("returns the process guid the Cloud Controller grants", func() {
+		answer(200, `{"process_guid":"proc-guid"}`)
 		pg, err := access.SSHAccess(context.Background(), "token", "app", 0)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(pg).To(Equal("proc-guid"))
 	})
 
-	It("turns refusals and unknown apps into auth.ErrAccessDenied, keeping the cause", func() {
-		_, err := access.SSHAccess(context.Background(), "token", "app", 1)
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
-		Expect(errors.Is(err, cc.ErrForbidden)).To(BeTrue())
-		_, err = access.SSHAccess(context.Background(), "token", "app", 2)
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
-		Expect(errors.Is(err, cc.ErrNotFound)).To(BeTrue())
-	})
+	// What cloud_controller_ng's AppsSSHController answers, and what a wrong URL gets, each with
+	// the reason the user reads. Whether a reason is penalised is server.penalisable's test.
+	DescribeTable("maps each Cloud Controller answer to its own reason, keeping the cause",
+		func(st int, b string, ccErr, authErr error, reason string) {
+			answer(st, b)
+			_, err := access.SSHAccess(context.Background(), "token", "app", 0)
+			Expect(errors.Is(err, ccErr)).To(BeTrue(), "%v", err)
+			Expect(errors.Is(err, authErr)).To(BeTrue(), "%v", err)
+			cf := &auth.Authenticator{CF: &auth.CF{UAA: oneToken{}, CC: access}}
+			_, err = cf.Authenticate(context.Background(), "cf:app/0", []byte("code"))
+			Expect(auth.ReasonOf(err)).To(Equal(reason))
+		},
+		Entry("403 CF-NotAuthorized", 403, `{"code":10003,"error_code":"CF-NotAuthorized"}`,
+			cc.ErrForbidden, auth.ErrNotPermitted, auth.ReasonNotPermitted),
+		Entry("404 CF-AppNotFound", 404, `{"code":100004,"error_code":"CF-AppNotFound"}`,
+			cc.ErrNotFound, auth.ErrNoSuchApp, auth.ReasonNoSuchApp),
+		Entry("400 CF-InvalidRequest (SSH off for app, space or platform)", 400, `{"code":10004,"error_code":"CF-InvalidRequest"}`,
+			cc.ErrSSHDisabled, auth.ErrSSHDisabled, auth.ReasonSSHDisabled),
+		Entry("401 CF-InvalidAuthToken (CC rejects the token UAA issued)", 401, `{"code":1000,"error_code":"CF-InvalidAuthToken"}`,
+			cc.ErrUnauthenticated, auth.ErrTokenRejected, auth.ReasonTokenRejected),
+		Entry("400 from nginx on the mutual-TLS port 9023 (no client certificate)", 400,
+			`<html><head><title>400 No required SSL certificate was sent</title></head></html>`,
+			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+		Entry("404 without a CC error (a URL that does not route /internal/apps)", 404, `<html>404 Not Found</html>`,
+			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+		Entry("404 CF-NotFound (CC does not know the route)", 404, `{"code":10000,"error_code":"CF-NotFound"}`,
+			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+	)
 
-	It("passes an unavailable Cloud Controller through, not as a denial", func() {
+	It("passes an unavailable Cloud Controller through, not as a refusal", func() {
+		answer(500, ``)
 		_, err := access.SSHAccess(context.Background(), "token", "app", 3)
 		Expect(err).To(HaveOccurred())
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeFalse())
+		for _, m := range ccAnswers {
+			Expect(errors.Is(err, m.auth)).To(BeFalse())
+		}
 		var ue *peer.UnavailableError
 		Expect(errors.As(err, &ue)).To(BeTrue())
 	})
@@ -206,7 +251,9 @@ var _ = Describe("hardening", func() {
 		c := proxyconfig.Default()
 		cfg = &c
 		logBuf = &lockedBuffer{}
-		logger = slog.New(slog.NewJSONHandler(logBuf, nil))
+		l, err := logging.NewLogger(logBuf, "ssh-proxy", logging.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		logger = l.Logger
 	})
 
 	It("copies the limits into the server config", func() {
@@ -333,8 +380,51 @@ var _ = Describe("Run", func() {
 
 		cancel()
 		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
-		_, ok := logField(logBuf.String(), "ssh-proxy.exited", "msg")
+		_, ok := logField(logBuf.String(), "ssh-proxy.exited", "message")
 		Expect(ok).To(BeTrue(), logBuf.String())
+	})
+
+	It("serves the debug server on debug_address, whose /log-level changes what is logged", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cfg.DebugAddress = "127.0.0.1:0"
+		logBuf := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg, logBuf) }()
+		var addr string
+		Eventually(func() bool {
+			var ok bool
+			addr, ok = logField(logBuf.String(), "ssh-proxy.debug-server-listening", "address")
+			return ok
+		}, 10*time.Second, 10*time.Millisecond).Should(BeTrue())
+		Expect(logBuf.String()).NotTo(ContainSubstring("debug-server-not-loopback"))
+
+		resp, err := http.Post("http://"+addr+"/log-level", "text/plain", strings.NewReader("fatal"))
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		resp, err = http.Get("http://" + addr + "/debug/pprof/cmdline")
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+		_, exited := logField(logBuf.String(), "ssh-proxy.exited", "message")
+		Expect(exited).To(BeFalse(), "info lines still written after /log-level set fatal:\n%s", logBuf.String())
+	})
+
+	It("warns when debug_address is not loopback", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cfg.DebugAddress = "0.0.0.0:0"
+		logBuf := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg, logBuf) }()
+		Eventually(func() bool {
+			_, ok := logField(logBuf.String(), "ssh-proxy.debug-server-not-loopback", "debug_address")
+			return ok
+		}, 10*time.Second, 10*time.Millisecond).Should(BeTrue())
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
 	})
 
 	It("names the config key behind a start-up failure", func() {
@@ -343,5 +433,7 @@ var _ = Describe("Run", func() {
 
 		cfg.LogLevel = "loud"
 		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_level: ")))
+		cfg.LogLevel, cfg.LogTimeFormat = "info", "iso8601"
+		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_time_format: ")))
 	})
 })

@@ -334,15 +334,19 @@ func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, er
 	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
 }
 
-// penalisable reports whether a refusal reason says the client presented something wrong: a
-// bad one-time code, a bad shared secret, a user name or key that names nothing it may reach.
-// Only those are penalised per source. Everything else, including reasons not listed here, is
-// the platform's business (UAA, CC, the BBS or the instance unavailable or misconfigured) and is
-// never penalised: an outage or a misconfiguration must not lock users out.
+// penalisable reports whether a refusal reason says the client presented something wrong:
+// a bad user name, one-time code or shared secret, a user the Cloud Controller does not permit,
+// an app guid it does not know, an app with SSH off, a process guid the BBS does not know, a
+// static target or key that names nothing the user may reach. Only those are penalised per
+// source. Everything else, including any reason not listed here, is the platform's business
+// (UAA, CC or the BBS down, CC rejecting a token UAA just issued or a CC URL that does not serve
+// the ssh_access check, no scheme enabled, anything past authorisation) and is never penalised:
+// an outage or a misconfiguration must not lock users out.
 func penalisable(reason string) bool {
 	switch reason {
 	case auth.ReasonBadUsername, auth.ReasonSchemeDisabled, auth.ReasonInvalidCode, auth.ReasonInvalidCredential,
-		auth.ReasonAppNotFound, auth.ReasonUnknownTarget, auth.ReasonKeyNotAuthorized:
+		auth.ReasonNotPermitted, auth.ReasonNoSuchApp, auth.ReasonSSHDisabled, auth.ReasonAppNotFound,
+		auth.ReasonUnknownTarget, auth.ReasonKeyNotAuthorized:
 		return true
 	}
 	return false

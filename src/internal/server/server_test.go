@@ -156,8 +156,17 @@ func (s *syncBuffer) lines() []map[string]any {
 		if l == "" {
 			continue
 		}
-		m := map[string]any{}
-		Expect(json.Unmarshal([]byte(l), &m)).To(Succeed())
+		// A lager line, flattened: its data keys beside message and log_level.
+		var line struct {
+			Message  string         `json:"message"`
+			LogLevel int            `json:"log_level"`
+			Data     map[string]any `json:"data"`
+		}
+		Expect(json.Unmarshal([]byte(l), &line)).To(Succeed())
+		m := map[string]any{"message": line.Message, "log_level": line.LogLevel}
+		for k, v := range line.Data {
+			m[k] = v
+		}
 		out = append(out, m)
 	}
 	return out
@@ -233,7 +242,7 @@ var _ = Describe("Server", func() {
 		Eventually(logs.String, 5*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
 		var started map[string]any
 		for _, l := range logs.lines() {
-			if l["msg"] == "ssh-proxy.session-started" {
+			if l["message"] == "ssh-proxy.session-started" {
 				started = l
 			}
 		}

@@ -268,6 +268,8 @@ type ProxyConfig struct {
 	// Metrics and AuditLog turn on the metrics endpoint (MetricsPort) and the audit log
 	// (AuditFile).
 	Metrics, AuditLog bool
+	// HostKeyPEM, when set, is the proxy's host key (default: a fresh ed25519 key).
+	HostKeyPEM string
 	// Extra is appended to the file as is.
 	Extra string
 }
@@ -286,7 +288,10 @@ func (r *Rig) WriteConfig(c ProxyConfig) string {
 	Expect(err).NotTo(HaveOccurred())
 	crt, key, err := client.WriteFiles(r.Dir, "client")
 	Expect(err).NotTo(HaveOccurred())
-	_, hostPEM := Ed25519Key()
+	hostPEM := c.HostKeyPEM
+	if hostPEM == "" {
+		_, hostPEM = Ed25519Key()
+	}
 	hostKey := write("host_key", r.secret(hostPEM))
 
 	next := "[]"
@@ -357,7 +362,7 @@ func (r *Rig) StartConfigured() {
 		// Registered before the kill, so it runs after it (cleanups run last-in first-out)
 		// and before the temporary directory goes.
 		DeferCleanup(func() {
-			logs := []string{string(proxy.Err.Contents())}
+			logs := []string{string(proxy.Out.Contents()), string(proxy.Err.Contents())}
 			if audit != "" {
 				a, _ := os.ReadFile(audit)
 				logs = append(logs, string(a))
@@ -381,8 +386,34 @@ func (r *Rig) HealthStatus() (int, error) {
 	return resp.StatusCode, nil
 }
 
-// ProxyLog is everything ssh-proxy logged so far (JSON lines on stderr).
-func (r *Rig) ProxyLog() string { return string(r.Proxy.Err.Contents()) }
+// ProxyLog is everything ssh-proxy logged so far: lager JSON lines on stdout (stderr only
+// carries start-up failures, which end the process).
+func (r *Rig) ProxyLog() string { return string(r.Proxy.Out.Contents()) }
+
+// LogLines are the lager lines of log whose message is message, each flattened for matching:
+// the line's "data" keys beside "message", "log_level", "source" and "timestamp".
+func LogLines(log, message string) []map[string]any {
+	var out []map[string]any
+	for _, l := range strings.Split(log, "\n") {
+		var line struct {
+			Timestamp string         `json:"timestamp"`
+			Source    string         `json:"source"`
+			Message   string         `json:"message"`
+			LogLevel  *int           `json:"log_level"`
+			Data      map[string]any `json:"data"`
+		}
+		if json.Unmarshal([]byte(l), &line) != nil || line.Message != message || line.LogLevel == nil {
+			continue
+		}
+		m := map[string]any{}
+		for k, v := range line.Data {
+			m[k] = v
+		}
+		m["message"], m["source"], m["timestamp"], m["log_level"] = line.Message, line.Source, line.Timestamp, *line.LogLevel
+		out = append(out, m)
+	}
+	return out
+}
 
 // OpenFDs counts the proxy process's open file descriptors.
 func (r *Rig) OpenFDs() int {
