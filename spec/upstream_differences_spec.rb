@@ -49,7 +49,7 @@ RSpec.describe 'docs/upstream-differences.md' do
   end
 
   it 'uses only the documented statuses' do
-    expect(rows.map { |r| r['status'] }.uniq - ['same', 'differs', 'not supported', 'app-ssh only', 'PLACEHOLDER'])
+    expect(rows.map { |r| r['status'] }.uniq - ['same', 'differs', 'not supported', 'app-ssh only'])
       .to eq([])
   end
 

@@ -61,7 +61,8 @@ RSpec.describe 'jobs/ssh_proxy' do
       diego.ssh_proxy.allowed_keyexchanges diego.ssh_proxy.debug_addr diego.ssh_proxy.log_level
       diego.ssh_proxy.dropsonde_port diego.ssh_proxy.enable_cf_auth diego.ssh_proxy.enable_diego_auth
       diego.ssh_proxy.diego_credentials diego.ssh_proxy.uaa_token_url diego.ssh_proxy.uaa_secret
-      diego.ssh_proxy.idle_connection_timeout_in_seconds diego.ssh_proxy.uaa.url diego.ssh_proxy.uaa.port
+      diego.ssh_proxy.idle_connection_timeout_in_seconds diego.ssh_proxy.max_connection_duration_in_seconds
+      diego.ssh_proxy.uaa.url diego.ssh_proxy.uaa.port
       diego.ssh_proxy.uaa.ca_cert diego.ssh_proxy.cc.internal_service_hostname diego.ssh_proxy.cc.external_port
       diego.ssh_proxy.cc.tls_port diego.ssh_proxy.cc.ca_cert diego.ssh_proxy.cc.client_cert diego.ssh_proxy.cc.client_key
       diego.ssh_proxy.allowed_host_key_algorithms
@@ -139,7 +140,8 @@ RSpec.describe 'jobs/ssh_proxy' do
         'log_time_format' => 'unix-epoch', 'debug_address' => '127.0.0.1:17016',
         'host_key_files' => ['/var/vcap/jobs/ssh_proxy/config/keys/host_key'], 'next_host_key_files' => [],
         'allowed_ciphers' => [], 'allowed_macs' => [], 'allowed_key_exchanges' => [], 'allowed_host_key_algorithms' => [],
-        'idle_connection_timeout' => '300s', 'communication_timeout' => '10s', 'connect_to_instance_address' => false,
+        'idle_connection_timeout' => '300s', 'max_connection_duration' => '0s', 'communication_timeout' => '10s',
+        'connect_to_instance_address' => false,
         'enable_cf_auth' => false, 'enable_diego_auth' => false, 'diego_credentials' => '',
         'uaa' => { 'token_url' => 'https://uaa.service.cf.internal:8443/oauth/token', 'client_id' => 'ssh-proxy',
                    'client_secret' => '', 'ca_cert_file' => '', 'skip_cert_verify' => false },
@@ -150,9 +152,9 @@ RSpec.describe 'jobs/ssh_proxy' do
         'backends_tls' => { 'enabled' => false, 'ca_cert_files' => [], 'client_cert_file' => '', 'client_key_file' => '',
                             'allow_plaintext_fallback' => false },
         'static_targets' => [],
-        'handshake_timeout' => '30s', 'preauth_idle_timeout' => '20s', 'max_auth_tries' => 6,
-        'max_connections' => 10_000, 'max_startups' => '10:30:100',
-        'per_source_penalties' => { 'enabled' => true, 'authfail' => '5s', 'noauth' => '1s', 'grace_exceeded' => '10s',
+        'handshake_timeout' => '120s', 'preauth_idle_timeout' => '90s', 'max_auth_tries' => 6,
+        'max_connections' => 10_000, 'max_unauthenticated_connections' => 1000, 'client_addresses_preserved' => false,
+        'per_source_penalties' => { 'enabled' => true, 'authfail' => '5s',
                                     'min' => '15s', 'max' => '600s', 'max_sources' => 65_536, 'overflow' => 'permissive' },
         'per_source_penalty_exempt_list' => ['127.0.0.0/8', '::1/128'], 'keepalive' => { 'interval' => '30s', 'count_max' => 3 },
         'proxy_protocol' => { 'enabled' => false, 'allowed_cidrs' => [] }, 'drain_timeout' => '60s',
@@ -188,9 +190,15 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'maps listen addresses, log level and timeouts' do
       c = config(with(proxy('listen_addr' => '127.0.0.1:3022', 'healthcheck_listen_addr' => '127.0.0.1:3023',
                             'log_level' => 'debug', 'idle_connection_timeout_in_seconds' => 0,
-                            'communication_timeout_in_seconds' => 4)))
-      expect(c.values_at('address', 'health_check_address', 'log_level', 'idle_connection_timeout', 'communication_timeout'))
-        .to eq(['127.0.0.1:3022', '127.0.0.1:3023', 'debug', '0s', '4s'])
+                            'max_connection_duration_in_seconds' => 3600, 'communication_timeout_in_seconds' => 4)))
+      expect(c.values_at('address', 'health_check_address', 'log_level', 'idle_connection_timeout',
+                         'max_connection_duration', 'communication_timeout'))
+        .to eq(['127.0.0.1:3022', '127.0.0.1:3023', 'debug', '0s', '3600s', '4s'])
+    end
+
+    it 'leaves the connection duration unlimited when max_connection_duration_in_seconds is unset or 0' do
+      expect(config['max_connection_duration']).to eq('0s')
+      expect(config(with(proxy('max_connection_duration_in_seconds' => 0)))['max_connection_duration']).to eq('0s')
     end
 
     it "maps diego-release's debug_addr and logging.format.timestamp" do
@@ -507,19 +515,18 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'maps every limit, penalty, keepalive, PROXY protocol, drain, metrics and audit property' do
       c = config(with(proxy(
         'login_grace_time_in_seconds' => 12, 'preauth_idle_timeout_in_seconds' => 0, 'max_auth_tries' => 3,
-        'max_connections' => 500, 'max_startups' => '5:50:50',
-        'per_source_penalties' => { 'enabled' => false, 'authfail_seconds' => 2, 'noauth_seconds' => 0,
-                                    'grace_exceeded_seconds' => 4, 'min_seconds' => 6, 'max_seconds' => 60,
+        'max_connections' => 500, 'max_unauthenticated_connections' => 50, 'client_addresses_preserved' => true,
+        'per_source_penalties' => { 'enabled' => false, 'authfail_seconds' => 2, 'min_seconds' => 6, 'max_seconds' => 60,
                                     'max_sources' => 100, 'overflow' => 'deny-all' },
         'per_source_penalty_exempt_list' => ['10.0.0.0/8'],
         'keepalive_interval_in_seconds' => 0, 'keepalive_count_max' => 5,
         'proxy_protocol' => { 'enabled' => true, 'allowed_cidrs' => ['10.1.0.0/16', '10.2.0.4'] },
         'drain_timeout_in_seconds' => 90, 'metrics' => { 'listen_addr' => '0.0.0.0:9100' }, 'audit_log_file' => ''
       )))
-      expect(c.values_at('handshake_timeout', 'preauth_idle_timeout', 'max_auth_tries', 'max_connections', 'max_startups'))
-        .to eq(['12s', '0s', 3, 500, '5:50:50'])
-      expect(c['per_source_penalties']).to eq('enabled' => false, 'authfail' => '2s', 'noauth' => '0s',
-                                              'grace_exceeded' => '4s', 'min' => '6s', 'max' => '60s',
+      expect(c.values_at('handshake_timeout', 'preauth_idle_timeout', 'max_auth_tries', 'max_connections',
+                         'max_unauthenticated_connections', 'client_addresses_preserved'))
+        .to eq(['12s', '0s', 3, 500, 50, true])
+      expect(c['per_source_penalties']).to eq('enabled' => false, 'authfail' => '2s', 'min' => '6s', 'max' => '60s',
                                               'max_sources' => 100, 'overflow' => 'deny-all')
       expect(c['per_source_penalty_exempt_list']).to eq(['10.0.0.0/8'])
       expect(c['keepalive']).to eq('interval' => '0s', 'count_max' => 5)

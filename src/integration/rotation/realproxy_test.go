@@ -214,9 +214,9 @@ type rig struct {
 	localOps   []map[string]any
 	proxy      *process
 	deploys    int
-	// exemptLoopback exempts 127.0.0.1 from the proxy's per-source penalties (see
-	// loopbackExempt); on unless a spec is about the penalties.
-	exemptLoopback bool
+	// penaltiesOnLoopback makes the proxy's per-source penalties apply to 127.0.0.1, where the
+	// specs run: nothing exempt, and client addresses declared preserved (by default neither).
+	penaltiesOnLoopback bool
 }
 
 func newRig(l layout) *rig {
@@ -229,8 +229,6 @@ func newRig(l layout) *rig {
 		healthAddr: "127.0.0.1:" + strconv.Itoa(freePort()),
 		sshd:       startLocalSSHD(),
 		client:     newOpenSSH(),
-
-		exemptLoopback: true,
 	}
 	r.client.user = staticTargetUser
 	r.localVars = map[string]any{
@@ -290,16 +288,15 @@ func (r *rig) manifestArgs(stage int) []string {
 	if stage > 0 {
 		args = append(args, "-o", r.l.stage(stage))
 	}
-	// The exempt list is always set: the job's default exempts loopback, where these specs run.
-	exempt := []string{}
-	if r.exemptLoopback {
-		exempt = loopbackExempt
+	ops := r.localOps[:len(r.localOps):len(r.localOps)]
+	if r.penaltiesOnLoopback {
+		ops = append(ops,
+			map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": []string{}},
+			map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/client_addresses_preserved?", "value": true})
 	}
-	ops := append(r.localOps[:len(r.localOps):len(r.localOps)], map[string]any{"type": "replace",
-		"path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": exempt},
-		// The job's debug server would take the fixed 127.0.0.1:17016 that other proxies on
-		// this machine may hold; an ephemeral port keeps it on, without the clash.
-		map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/debug_addr?", "value": "127.0.0.1:0"})
+	// The job's debug server would take the fixed 127.0.0.1:17016 that other proxies on this
+	// machine may hold; an ephemeral port keeps it on, without the clash.
+	ops = append(ops, map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/debug_addr?", "value": "127.0.0.1:0"})
 	return append(args, "-o", writeYAML(r.dir, "local-ops.yml", ops))
 }
 
@@ -370,12 +367,6 @@ func (r *rig) deploy(stage int) deployment {
 	r.proxy.waitSSH(r.ProxyAddr)
 	return d
 }
-
-// loopbackExempt is the per-source penalty exempt list the specs deploy with: every
-// verify-host-key run is one ssh-keyscan connection per key type that never authenticates, each
-// a `noauth` penalty for its source, and a spec checks far more often from one address than an
-// operator would.
-var loopbackExempt = []string{"127.0.0.1/32"}
 
 // currentVariable and nextVariable are the layout's key variables as config-server holds them now.
 func (r *rig) currentVariable() sshValue { return r.cs.get(r.l.variable).Value }

@@ -20,7 +20,7 @@ import (
 // Refusal reasons (label values of ssh_proxy_refusals_total).
 const (
 	RefusedMaxConnections = "max_connections"
-	RefusedMaxStartups    = "max_startups"
+	RefusedShed           = "unauthenticated_shed"
 	RefusedPenalty        = "penalty"
 	RefusedProxyHeader    = "proxy_header"
 	RefusedGraceTime      = "login_grace_time"
@@ -90,7 +90,7 @@ func New() *Metrics {
 		Help: "Batches of envelopes the Loggregator client failed to send to the local agent (each batch is lost)."})
 	m.Registry.MustRegister(m.connsCurrent, m.connsTotal, m.authAttempts, m.refusals, m.dialSeconds,
 		m.bytes, m.channels, m.sessions, m.draining, m.loggregatorDropped, m.loggregatorSendFailures)
-	for _, r := range []string{RefusedMaxConnections, RefusedMaxStartups, RefusedPenalty, RefusedProxyHeader,
+	for _, r := range []string{RefusedMaxConnections, RefusedShed, RefusedPenalty, RefusedProxyHeader,
 		RefusedGraceTime, RefusedAuth, RefusedMaxAuthTries, RefusedDraining} {
 		m.refusals.WithLabelValues(r)
 	}

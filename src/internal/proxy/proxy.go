@@ -159,7 +159,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 	scfg := server.Config{
 		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys, NextHostKeys: next,
 		Algorithms: cfg.SSHConfig(), HandshakeTimeout: cfg.HandshakeTimeout,
-		IdleTimeout: cfg.IdleConnectionTimeout, Logger: logger,
+		IdleTimeout: cfg.IdleConnectionTimeout, MaxConnectionDuration: cfg.MaxConnectionDuration, Logger: logger,
 	}
 	closeHardening, err := hardening(cfg, &scfg, logger)
 	if err != nil {

@@ -257,7 +257,8 @@ var _ = Describe("hardening", func() {
 	})
 
 	It("copies the limits into the server config", func() {
-		cfg.MaxAuthTries, cfg.MaxConnections = 3, 7
+		cfg.MaxAuthTries, cfg.MaxConnections, cfg.MaxUnauthenticatedConnections = 3, 7, 2
+		cfg.ClientAddressesPreserved = true
 		cfg.Keepalive = proxyconfig.Keepalive{Interval: 9 * time.Second, CountMax: 4}
 		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"10.0.0.0/8"}}
 		var sc server.Config
@@ -271,6 +272,12 @@ var _ = Describe("hardening", func() {
 		Expect(sc.PreauthIdleTimeout).To(Equal(cfg.PreauthIdleTimeout))
 		Expect(sc.DrainTimeout).To(Equal(cfg.DrainTimeout))
 		Expect(sc.Penalties).NotTo(BeNil())
+		Expect(sc.ClientAddressesPreserved).To(BeTrue())
+		Expect(sc.Preauth).NotTo(BeNil())
+		for range 3 {
+			sc.Preauth.Add(nil)
+		}
+		Expect(sc.Preauth.Len()).To(Equal(2), "bounded at max_unauthenticated_connections")
 		Expect(sc.ProxyProtocol).NotTo(BeNil())
 		Expect(sc.Metrics).NotTo(BeNil())
 		Expect(sc.Audit).To(BeNil())
@@ -281,17 +288,13 @@ var _ = Describe("hardening", func() {
 		Expect(err).NotTo(HaveOccurred())
 		closeAll()
 		Expect(sc.Penalties).To(BeNil())
+		Expect(sc.ClientAddressesPreserved).To(BeFalse())
 		Expect(sc.ProxyProtocol).To(BeNil())
 	})
 
 	It("names the key of a value it cannot use", func() {
-		cfg.MaxStartups = "lots"
-		_, err := hardening(cfg, &server.Config{}, logger)
-		Expect(err).To(MatchError(HavePrefix("max_startups: ")))
-
-		cfg.MaxStartups = "10:30:100"
 		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"nope"}}
-		_, err = hardening(cfg, &server.Config{}, logger)
+		_, err := hardening(cfg, &server.Config{}, logger)
 		Expect(err).To(MatchError(HavePrefix("proxy_protocol.allowed_cidrs: ")))
 	})
 

@@ -12,7 +12,8 @@ func TestPenalisableBlamesOnlyTheClient(t *testing.T) {
 	client := []string{auth.ReasonBadUsername, auth.ReasonInvalidCode, auth.ReasonInvalidCredential,
 		auth.ReasonNotPermitted, auth.ReasonNoSuchApp, auth.ReasonSSHDisabled}
 	platform := []string{auth.ReasonTokenRejected, auth.ReasonCCMisconfigured, auth.ReasonCCUnavailable,
-		auth.ReasonUAAUnavailable, auth.ReasonBBSUnavailable, auth.ReasonNotRunning, auth.ReasonBackendDown}
+		auth.ReasonUAAUnavailable, auth.ReasonBBSUnavailable, auth.ReasonNotRunning, auth.ReasonBackendDown,
+		auth.ReasonNoScheme}
 	for _, r := range client {
 		if !penalisable(r) {
 			t.Errorf("%q is the client's doing but is not penalised", r)
@@ -22,6 +23,10 @@ func TestPenalisableBlamesOnlyTheClient(t *testing.T) {
 		if penalisable(r) {
 			t.Errorf("%q is a platform fault but is penalised", r)
 		}
+	}
+	// A reason nobody classified (a new one, or the generic fallback) is never penalised.
+	if penalisable(auth.ReasonOf(nil)) || penalisable("some future reason") {
+		t.Error("an unclassified reason is penalised")
 	}
 	seen := map[string]bool{}
 	for _, r := range append(client, platform...) {

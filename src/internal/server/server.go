@@ -1,9 +1,10 @@
 // Package server runs an SSH listener whose connections are admitted by a Gate (which
 // authenticates and connects the backend) and then relayed. Around each connection it enforces
-// the pre-authentication defences (total connection cap, MaxStartups random early drop,
-// per-source penalties, the login grace time, a pre-auth idle timeout, max auth tries), reads
-// PROXY protocol headers from allow-listed load balancers, keeps sessions alive (keepalive,
-// session idle timeout), drains on stop, and feeds metrics and the audit log.
+// the pre-authentication defences (total connection cap, a bound on unauthenticated connections
+// that sheds the least-progressed ones, per-source penalties where client addresses are known,
+// the login grace time, a pre-auth idle timeout, max auth tries), reads PROXY protocol headers
+// from allow-listed load balancers, keeps sessions alive (keepalive, session idle timeout,
+// maximum connection duration), drains on stop, and feeds metrics and the audit log.
 package server
 
 import (
@@ -55,6 +56,14 @@ const DrainMessage = "\r\nssh-proxy: this proxy is shutting down and is closing 
 // IdleMessage is written to the stderr of every open session closed by the idle timeout.
 const IdleMessage = "\r\nssh-proxy: closing the connection after the idle timeout.\r\n"
 
+// MaxDurationMessage is written to the stderr of every open session closed because the
+// connection reached the maximum connection duration.
+const MaxDurationMessage = "\r\nssh-proxy: closing the connection: it has reached the maximum connection duration; reconnect to continue.\r\n"
+
+// DefaultHandshakeTimeout is the login grace time when Config.HandshakeTimeout is zero
+// (OpenSSH's LoginGraceTime default).
+const DefaultHandshakeTimeout = 120 * time.Second
+
 // Config configures a Server. Zero values turn the optional defences off.
 type Config struct {
 	// Address is the SSH listen address.
@@ -70,22 +79,34 @@ type Config struct {
 	// Algorithms restricts ciphers, MACs and key exchanges (empty lists = library defaults).
 	Algorithms ssh.Config
 	// HandshakeTimeout is the login grace time: the SSH handshake including authentication
-	// must finish within it (default 30s). It is a connection deadline, no signal involved.
+	// must finish within it (default DefaultHandshakeTimeout). It is a connection deadline, no
+	// signal involved.
 	HandshakeTimeout time.Duration
 	// PreauthIdleTimeout closes an unauthenticated connection silent for this long (time the
 	// proxy spends on UAA, CC, the BBS and the backend does not count). 0 = off.
 	PreauthIdleTimeout time.Duration
-	// IdleTimeout closes a session with no channel data or requests for this long (keepalive
-	// messages do not count). 0 = never.
+	// IdleTimeout closes a session after this long without traffic on the client connection,
+	// as diego-ssh does: channel data either way, channel requests either way, global requests
+	// from the client (keepalive@openssh.com, the cf CLI's keepalive@cloudfoundry.org) and the
+	// replies to them. Keepalive probes sent toward the client (the proxy's own, or the
+	// instance sshd's relayed) do not count: they would keep every live client open. 0 = never.
 	IdleTimeout time.Duration
+	// MaxConnectionDuration closes a session this long after it was established, whatever its
+	// traffic, with MaxDurationMessage on its open sessions' stderr. 0 = no limit.
+	MaxConnectionDuration time.Duration
 	// MaxAuthTries is the failed authentication attempts allowed per connection (default 6).
 	MaxAuthTries int
-	// MaxConnections caps open client connections. 0 = no cap.
+	// MaxConnections caps open client connections, the hard bound on descriptors: beyond it a
+	// new connection is closed at once. 0 = no cap.
 	MaxConnections int
-	// Startups is MaxStartups for unauthenticated connections (nil = no limit).
-	Startups *limits.Startups
-	// Penalties refuses penalised sources (nil = off).
-	Penalties *limits.Penalties
+	// Preauth bounds unauthenticated connections by shedding the least-progressed ones (nil =
+	// no bound).
+	Preauth *limits.Preauth
+	// Penalties refuses penalised sources (nil = off). Only connections whose client address
+	// is known are penalised or refused: those a PROXY header announced, and all others when
+	// ClientAddressesPreserved says the network in front of the proxy keeps client addresses.
+	Penalties                *limits.Penalties
+	ClientAddressesPreserved bool
 	// KeepaliveInterval sends keepalive@openssh.com this often; after KeepaliveCountMax
 	// unanswered ones the connection is closed. 0 = off.
 	KeepaliveInterval time.Duration
@@ -137,7 +158,7 @@ func New(cfg Config, gate Gate) (*Server, error) {
 		return nil, errors.New("server: no host keys")
 	}
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 30 * time.Second
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = "SSH-2.0-app-ssh-proxy"
@@ -303,11 +324,14 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 type connState struct {
 	remote   string
 	backend  *relay.Backend
+	preauth  *limits.Conn
 	attempts atomic.Int32 // attempts that reached the gate
 	failures atomic.Int32
 	// credentialFailure: a failure that says the client's credentials were wrong (penalised),
 	// as opposed to a platform problem (UAA/CC/BBS/backend unavailable).
 	credentialFailure atomic.Bool
+	// shed: closed to make room for other unauthenticated connections.
+	shed atomic.Bool
 }
 
 func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, err error) error {
@@ -322,20 +346,22 @@ func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, er
 	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
 }
 
-// penalisable reports whether a refusal reason blames the client's credentials or request
-// (penalised per source) rather than the platform (never penalised: an outage or a
-// misconfiguration must not lock users out). Client: a bad user name, code or secret, a user
-// the Cloud Controller does not permit, an app guid it does not know, an app with SSH off.
-// Platform: UAA, CC or BBS down, CC rejecting a token UAA just issued (401) or a CC URL that
-// does not serve the ssh_access check (e.g. port 9023), and anything past authorisation.
+// penalisable reports whether a refusal reason says the client presented something wrong:
+// a bad user name, one-time code or shared secret, a user the Cloud Controller does not permit,
+// an app guid it does not know, an app with SSH off, a process guid the BBS does not know, a
+// static target or key that names nothing the user may reach. Only those are penalised per
+// source. Everything else, including any reason not listed here, is the platform's business
+// (UAA, CC or the BBS down, CC rejecting a token UAA just issued or a CC URL that does not serve
+// the ssh_access check, no scheme enabled, anything past authorisation) and is never penalised:
+// an outage or a misconfiguration must not lock users out.
 func penalisable(reason string) bool {
 	switch reason {
-	case auth.ReasonUAAUnavailable, auth.ReasonCCUnavailable, auth.ReasonBBSUnavailable, auth.ReasonNotRunning,
-		auth.ReasonNoSSHRoute, auth.ReasonBackendDown, auth.ReasonHostKeyMismatch, auth.ReasonBackendTLS,
-		auth.ReasonBackendAuth, auth.ReasonTokenRejected, auth.ReasonCCMisconfigured:
-		return false
+	case auth.ReasonBadUsername, auth.ReasonSchemeDisabled, auth.ReasonInvalidCode, auth.ReasonInvalidCredential,
+		auth.ReasonNotPermitted, auth.ReasonNoSuchApp, auth.ReasonSSHDisabled, auth.ReasonAppNotFound,
+		auth.ReasonUnknownTarget, auth.ReasonKeyNotAuthorized:
+		return true
 	}
-	return true
+	return false
 }
 
 func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) *ssh.ServerConfig {
@@ -343,8 +369,11 @@ func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) 
 		Config:        s.cfg.Algorithms,
 		ServerVersion: s.cfg.ServerVersion,
 		MaxAuthTries:  s.cfg.MaxAuthTries,
+		// Every user-auth request ("none" included) means the key exchange is done.
+		AuthLogCallback: func(ssh.ConnMetadata, string, error) { st.preauth.Advance(limits.AuthAttempted) },
 		PasswordCallback: func(meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
 			st.attempts.Add(1)
+			st.preauth.Advance(limits.AuthAttempted)
 			ic.pause()
 			defer ic.resume()
 			perms, backend, err := s.gate.Admit(ctx, meta, password)
@@ -353,6 +382,7 @@ func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) 
 			}
 			s.cfg.Metrics.Auth(metrics.MethodPassword, true)
 			st.backend = backend
+			st.preauth.Done() // authenticated: never shed from here on
 			return perms, nil
 		},
 	}
@@ -362,6 +392,7 @@ func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) 
 		}
 		cfg.VerifiedPublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
 			st.attempts.Add(1)
+			st.preauth.Advance(limits.AuthAttempted)
 			ic.pause()
 			defer ic.resume()
 			perms, backend, err := kg.AdmitKey(ctx, meta, key)
@@ -370,6 +401,7 @@ func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) 
 			}
 			s.cfg.Metrics.Auth(metrics.MethodPublicKey, true)
 			st.backend = backend
+			st.preauth.Done()
 			return perms, nil
 		}
 	}
@@ -398,18 +430,14 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 
 	grace := time.Now().Add(s.cfg.HandshakeTimeout)
 	_ = nc.SetDeadline(grace)
-	startup := s.cfg.Startups != nil
-	if startup && !s.cfg.Startups.Acquire() {
-		s.refuse(metrics.RefusedMaxStartups, nc.RemoteAddr().String())
-		return
-	}
-	releaseStartup := func() {
-		if startup {
-			startup = false
-			s.cfg.Startups.Release()
-		}
-	}
-	defer releaseStartup()
+	st := &connState{remote: nc.RemoteAddr().String()}
+	// Every arrival is admitted; over the bound, the least-progressed unauthenticated
+	// connection (perhaps this one, later) is closed to make room.
+	st.preauth = s.cfg.Preauth.Add(func() {
+		st.shed.Store(true)
+		nc.Close()
+	})
+	defer st.preauth.Done()
 
 	// Acknowledge at once during the handshake: OpenSSH's client keeps Nagle on for
 	// non-interactive sessions, and each of its back-to-back handshake packets would otherwise
@@ -418,23 +446,33 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	if s.cfg.ProxyProtocol != nil {
 		pc, err := s.cfg.ProxyProtocol.Wrap(conn)
 		if err != nil {
-			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", logging.CapError(err))
+			reason := metrics.RefusedProxyHeader
+			if st.shed.Load() { // closed while waiting for its header
+				reason = metrics.RefusedShed
+			}
+			s.refuse(reason, nc.RemoteAddr().String(), "error", logging.CapError(err))
 			return
 		}
 		conn = pc
 	}
 	remote := conn.RemoteAddr().String()
+	st.remote = remote
 	source := proxyproto.AddrOf(conn.RemoteAddr())
-	if s.cfg.Penalties != nil && s.cfg.Penalties.Refused(source) {
+	// Penalties need the real client address: behind a load balancer or NAT that hides it,
+	// every user shares one address, and penalising it would lock everyone out.
+	penalties := s.cfg.Penalties
+	if !s.cfg.ClientAddressesPreserved && !proxyproto.ClientAddressKnown(conn) {
+		penalties = nil
+	}
+	if penalties != nil && penalties.Refused(source) {
 		s.refuse(metrics.RefusedPenalty, remote)
 		return
 	}
 
-	ic := &idleConn{Conn: conn, grace: grace, preauth: s.cfg.PreauthIdleTimeout}
+	ic := &idleConn{Conn: conn, grace: grace, preauth: s.cfg.PreauthIdleTimeout, progress: st.preauth}
 	ic.resume()
 	hctx, hcancel := context.WithDeadline(ctx, grace)
 	stopH := context.AfterFunc(hctx, ic.interrupt)
-	st := &connState{remote: remote}
 	// sshident: a client line that is not an SSH-2.0 identification gets OpenSSH's reason.
 	sc, chans, reqs, err := ssh.NewServerConn(sshident.Wrap(ic), s.serverConfig(hctx, st, ic))
 	qa.Done()
@@ -449,10 +487,10 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		if st.backend != nil {
 			st.backend.Close()
 		}
-		s.handshakeFailed(st, source, graceExpired, ctx.Err() != nil, err)
+		s.handshakeFailed(st, source, penalties, graceExpired, ctx.Err() != nil, err)
 		return
 	}
-	releaseStartup()
+	st.preauth.Done()
 	ic.established()
 	backend := st.backend
 
@@ -490,7 +528,10 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		}
 	})
 	relay.RelayWith(rctx, tr.clientConn(), tr.channels(chans), reqs, backend, relay.Options{
-		HandleClientRequest: func(req *ssh.Request) bool { return s.announce.HandleRequest(sc, req) },
+		HandleClientRequest: func(req *ssh.Request) bool {
+			tr.touch() // the client's keepalives count as traffic, as in diego-ssh
+			return s.announce.HandleRequest(sc, req)
+		},
 	})
 	if sessCtx.Err() != nil {
 		endReason.Store("drain timeout")
@@ -510,39 +551,45 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		"bytes_to_backend", tr.toBackend.Load(), "bytes_to_client", tr.toClient.Load(), "end_reason", reason)...)
 }
 
-// handshakeFailed classifies a failed handshake for metrics, penalties and the log.
-func (s *Server) handshakeFailed(st *connState, source netip.Addr, graceExpired, stopping bool, err error) {
+// handshakeFailed classifies a failed handshake for metrics, penalties and the log. Only a
+// connection on which the client presented refused credentials is penalised (by penalties, nil
+// when the client's address is not known): never one that was shed, stopped, ran out of grace
+// time (a person still typing) or never attempted to log in (a health check).
+func (s *Server) handshakeFailed(st *connState, source netip.Addr, penalties *limits.Penalties, graceExpired, stopping bool, err error) {
 	var reason string
-	var ev limits.Event
-	penalise := !stopping
+	penalise := false
 	switch {
 	case stopping:
 		reason = metrics.RefusedDraining
+	case st.shed.Load():
+		reason = metrics.RefusedShed
 	case graceExpired:
-		reason, ev = metrics.RefusedGraceTime, limits.GraceExceeded
+		reason = metrics.RefusedGraceTime
 	case st.failures.Load() > 0:
-		reason, ev = metrics.RefusedAuth, limits.AuthFail
+		reason = metrics.RefusedAuth
 		if s.cfg.MaxAuthTries > 0 && int(st.failures.Load()) >= s.cfg.MaxAuthTries {
 			reason = metrics.RefusedMaxAuthTries
 		}
 		penalise = st.credentialFailure.Load()
-	case st.attempts.Load() == 0:
-		reason, ev = "", limits.NoAuth
-	default:
-		reason, penalise = "", false
 	}
 	if reason != "" {
 		s.cfg.Metrics.Refused(reason)
 	}
-	if penalise && s.cfg.Penalties != nil {
-		s.cfg.Penalties.Penalise(source, ev)
+	if penalise && penalties != nil {
+		penalties.Penalise(source)
 	}
 	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", logging.CapError(err))
 }
 
-// liveness runs the keepalive and the session idle timeout for one session until ctx ends.
-// It returns why it closed the connection ("" if it did not).
+// liveness runs the keepalive, the session idle timeout and the maximum connection duration for
+// one session until ctx ends. It returns why it closed the connection ("" if it did not).
 func (s *Server) liveness(ctx context.Context, tr *tracked) string {
+	var maxDuration <-chan time.Time
+	if s.cfg.MaxConnectionDuration > 0 {
+		t := time.NewTimer(s.cfg.MaxConnectionDuration)
+		defer t.Stop()
+		maxDuration = t.C
+	}
 	var keepalive <-chan time.Time
 	if s.cfg.KeepaliveInterval > 0 {
 		t := time.NewTicker(s.cfg.KeepaliveInterval)
@@ -563,6 +610,10 @@ func (s *Server) liveness(ctx context.Context, tr *tracked) string {
 		select {
 		case <-ctx.Done():
 			return ""
+		case <-maxDuration:
+			tr.notifyBriefly(MaxDurationMessage)
+			tr.conn.Close()
+			return "max connection duration"
 		case <-idle:
 			if left := s.cfg.IdleTimeout - tr.idleFor(); left > 0 {
 				idleTimer.Reset(left)
@@ -615,6 +666,10 @@ type idleConn struct {
 	net.Conn
 	grace   time.Time
 	preauth time.Duration
+	// progress learns how far the client has got (identification line, first packet); only
+	// the handshake's reader goroutine touches scan.
+	progress *limits.Conn
+	scan     progressScanner
 
 	settled atomic.Bool // fast path once established: no locking per read or write
 
@@ -682,7 +737,10 @@ func (c *idleConn) established() {
 
 func (c *idleConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 {
+	if n > 0 && !c.settled.Load() {
+		if stage, ok := c.scan.feed(b[:n]); ok {
+			c.progress.Advance(stage)
+		}
 		c.touch()
 	}
 	return n, err

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -38,13 +39,16 @@ func newSigner() (ssh.Signer, string) {
 	return s, string(pem.EncodeToMemory(b))
 }
 
-// echoSSHD answers "exec" with the command's text and exit status 0, for any client key.
+// echoSSHD answers "exec" with the command's text and exit status 0, for any client key. With
+// keepalive set (nanoseconds), it sends keepalive@openssh.com to the proxy that often, as an
+// sshd with ClientAliveInterval does.
 type echoSSHD struct {
-	ln   net.Listener
-	host ssh.Signer
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	cs   []net.Conn
+	ln        net.Listener
+	host      ssh.Signer
+	keepalive atomic.Int64
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	cs        []net.Conn
 }
 
 func startEchoSSHD() *echoSSHD {
@@ -65,11 +69,21 @@ func startEchoSSHD() *echoSSHD {
 			e.mu.Unlock()
 			e.wg.Go(func() {
 				defer c.Close()
-				_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+				sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
 				if err != nil {
 					return
 				}
 				go ssh.DiscardRequests(reqs)
+				if every := time.Duration(e.keepalive.Load()); every > 0 {
+					e.wg.Go(func() {
+						for {
+							time.Sleep(every)
+							if _, _, err := sc.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+								return
+							}
+						}
+					})
+				}
 				for nc := range chans {
 					ch, creqs, err := nc.Accept()
 					if err != nil {

@@ -77,8 +77,11 @@ type Config struct {
 	AllowedKeyExchanges      []string      `yaml:"allowed_key_exchanges"`
 	AllowedHostKeyAlgorithms []string      `yaml:"allowed_host_key_algorithms"`
 	IdleConnectionTimeout    time.Duration `yaml:"idle_connection_timeout"`
-	CommunicationTimeout     time.Duration `yaml:"communication_timeout"`
-	// HandshakeTimeout bounds the SSH handshake including authentication (default 30s).
+	// MaxConnectionDuration closes a session this long after it was established (0 = never).
+	MaxConnectionDuration time.Duration `yaml:"max_connection_duration"`
+	CommunicationTimeout  time.Duration `yaml:"communication_timeout"`
+	// HandshakeTimeout bounds the SSH handshake including authentication (OpenSSH
+	// LoginGraceTime, default 120s).
 	HandshakeTimeout         time.Duration `yaml:"handshake_timeout"`
 	ConnectToInstanceAddress bool          `yaml:"connect_to_instance_address"`
 	EnableCFAuth             bool          `yaml:"enable_cf_auth"`
@@ -103,7 +106,7 @@ func Default() Config {
 		LogLevel:             "info",
 		LogTimeFormat:        logging.TimeUnixEpoch,
 		CommunicationTimeout: 10 * time.Second,
-		HandshakeTimeout:     30 * time.Second,
+		HandshakeTimeout:     120 * time.Second,
 		EnableCFAuth:         true,
 		UAA:                  UAA{ClientID: "ssh-proxy"},
 		Hardening:            DefaultHardening(),
@@ -214,6 +217,9 @@ func (c *Config) Validate() []error {
 
 	if c.IdleConnectionTimeout < 0 {
 		add("idle_connection_timeout", "must not be negative")
+	}
+	if c.MaxConnectionDuration < 0 {
+		add("max_connection_duration", "must not be negative (0 = no limit)")
 	}
 	if c.CommunicationTimeout <= 0 {
 		add("communication_timeout", "must be positive")

@@ -104,7 +104,7 @@ static_targets: []
 		Expect(cfg.Validate()).To(BeEmpty())
 		Expect(cfg.IdleConnectionTimeout).To(Equal(5 * time.Minute))
 		Expect(cfg.CommunicationTimeout).To(Equal(3 * time.Second))
-		Expect(cfg.HandshakeTimeout).To(Equal(30 * time.Second))
+		Expect(cfg.HandshakeTimeout).To(Equal(120 * time.Second))
 		Expect(cfg.BBS.ClientCertFile).To(Equal(crt))
 		tc, err := cfg.BackendTLS()
 		Expect(err).NotTo(HaveOccurred())
