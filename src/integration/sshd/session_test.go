@@ -316,6 +316,22 @@ var _ = Describe("connection liveness", func() {
 		Expect(d.session.Out).NotTo(gbytes.Say("keepalive-timeout"))
 	})
 
+	// idle_timeout counts every message but the sshd's own keepalive probes and their replies:
+	// a silent shell is closed even though its client answers the probes, while the client's
+	// own keepalives (ServerAliveInterval) keep it open.
+	It("keeps an idle connection whose client sends keepalives, and closes a silent one", func() {
+		cfg := writeConfig("idle_timeout: 1500ms\nkeepalive_interval: 200ms\nkeepalive_count_max: 3\nauthorized_keys:\n- " + strings.TrimSpace(clientKey.AuthorizedKey) + "\n")
+		d := startDaemon(nil, "-config="+cfg)
+		kept := run(d.sshCmd(clientKey.PrivateFile, []string{"-o", "ServerAliveInterval=1"}, "sleep 4; echo still-here"))
+		Expect(kept.ExitCode()).To(Equal(0))
+		Expect(kept.Out).To(gbytes.Say("still-here"))
+
+		silent := run(d.sshCmd(clientKey.PrivateFile, []string{"-o", "ServerAliveInterval=0"}, "sleep 4; echo still-here"))
+		Expect(silent.ExitCode()).To(Equal(255))
+		Expect(silent.Out).NotTo(gbytes.Say("still-here"))
+		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say("idle-timeout"))
+	})
+
 	It("closes idle connections after idle_timeout", func() {
 		cfg := writeConfig("idle_timeout: 300ms\nkeepalive_interval: 0s\nauthorized_keys:\n- " + strings.TrimSpace(clientKey.AuthorizedKey) + "\n")
 		d := startDaemon(nil, "-config="+cfg)

@@ -3,14 +3,13 @@ package server
 import (
 	"encoding/binary"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/audit"
+	"github.com/app-ssh/app-ssh/internal/liveness"
 	"github.com/app-ssh/app-ssh/internal/metrics"
 )
 
@@ -30,9 +29,9 @@ type tracked struct {
 	metrics *metrics.Metrics
 	audit   *audit.Session
 
-	lastActivity atomic.Int64 // unix nanoseconds
-	toBackend    atomic.Int64
-	toClient     atomic.Int64
+	activity  *liveness.Activity
+	toBackend atomic.Int64
+	toClient  atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[ssh.Channel]struct{}
@@ -41,16 +40,10 @@ type tracked struct {
 }
 
 func newTracked(conn ssh.Conn, m *metrics.Metrics, a *audit.Session) *tracked {
-	t := &tracked{conn: conn, metrics: m, audit: a, sessions: map[ssh.Channel]struct{}{}}
-	t.touch()
-	return t
+	return &tracked{conn: conn, metrics: m, audit: a, activity: liveness.NewActivity(), sessions: map[ssh.Channel]struct{}{}}
 }
 
-func (t *tracked) touch() { t.lastActivity.Store(time.Now().UnixNano()) }
-
-func (t *tracked) idleFor() time.Duration {
-	return time.Since(time.Unix(0, t.lastActivity.Load()))
-}
+func (t *tracked) touch() { t.activity.Touch() }
 
 // channels wraps the client's new-channel stream; the returned stream closes when in does.
 func (t *tracked) channels(in <-chan ssh.NewChannel) <-chan ssh.NewChannel {
@@ -155,15 +148,11 @@ type observedConn struct {
 
 // SendRequest relays a global request to the client (see tracked for what counts as activity).
 func (c *observedConn) SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error) {
-	if !isKeepalive(name) {
+	if !liveness.IsProbe(name) {
 		c.t.touch()
 	}
 	return c.Conn.SendRequest(name, wantReply, payload)
 }
-
-// isKeepalive reports whether a request type is a liveness probe (keepalive@openssh.com and its
-// kin): sent toward the client, it is not activity.
-func isKeepalive(name string) bool { return strings.HasPrefix(name, "keepalive@") }
 
 func (c *observedConn) OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error) {
 	ch, reqs, err := c.Conn.OpenChannel(name, data)

@@ -27,6 +27,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/hostkeys"
 	"github.com/app-ssh/app-ssh/internal/limits"
+	"github.com/app-ssh/app-ssh/internal/liveness"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
@@ -107,8 +108,9 @@ type Config struct {
 	// ClientAddressesPreserved says the network in front of the proxy keeps client addresses.
 	Penalties                *limits.Penalties
 	ClientAddressesPreserved bool
-	// KeepaliveInterval sends keepalive@openssh.com this often; after KeepaliveCountMax
-	// unanswered ones the connection is closed. 0 = off.
+	// KeepaliveInterval sends keepalive@openssh.com this often; once KeepaliveCountMax of them
+	// are unanswered the connection is closed (OpenSSH ClientAliveInterval/CountMax, see
+	// internal/liveness). 0 = off.
 	KeepaliveInterval time.Duration
 	KeepaliveCountMax int
 	// ProxyProtocol, when set, reads PROXY v1/v2 headers from its allow-listed peers (and
@@ -162,9 +164,6 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	}
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = "SSH-2.0-app-ssh-proxy"
-	}
-	if cfg.KeepaliveCountMax <= 0 {
-		cfg.KeepaliveCountMax = 3
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -582,59 +581,20 @@ func (s *Server) handshakeFailed(st *connState, source netip.Addr, penalties *li
 }
 
 // liveness runs the keepalive, the session idle timeout and the maximum connection duration for
-// one session until ctx ends. It returns why it closed the connection ("" if it did not).
+// one session until ctx ends (internal/liveness). It returns why it closed the connection ("" if
+// it did not).
 func (s *Server) liveness(ctx context.Context, tr *tracked) string {
-	var maxDuration <-chan time.Time
-	if s.cfg.MaxConnectionDuration > 0 {
-		t := time.NewTimer(s.cfg.MaxConnectionDuration)
-		defer t.Stop()
-		maxDuration = t.C
-	}
-	var keepalive <-chan time.Time
-	if s.cfg.KeepaliveInterval > 0 {
-		t := time.NewTicker(s.cfg.KeepaliveInterval)
-		defer t.Stop()
-		keepalive = t.C
-	}
-	var idle <-chan time.Time
-	var idleTimer *time.Timer
-	if s.cfg.IdleTimeout > 0 {
-		idleTimer = time.NewTimer(s.cfg.IdleTimeout)
-		defer idleTimer.Stop()
-		idle = idleTimer.C
-	}
-	var outstanding atomic.Int32
-	var probes sync.WaitGroup
-	defer probes.Wait() // each probe ends with a reply or when the connection closes
-	for {
-		select {
-		case <-ctx.Done():
-			return ""
-		case <-maxDuration:
+	settings := liveness.Settings{IdleTimeout: s.cfg.IdleTimeout, KeepaliveInterval: s.cfg.KeepaliveInterval,
+		KeepaliveCountMax: s.cfg.KeepaliveCountMax, MaxDuration: s.cfg.MaxConnectionDuration}
+	return string(liveness.Watch(ctx, settings, tr.conn, tr.activity, func(r liveness.Reason) {
+		switch r {
+		case liveness.MaxDuration:
 			tr.notifyBriefly(MaxDurationMessage)
-			tr.conn.Close()
-			return "max connection duration"
-		case <-idle:
-			if left := s.cfg.IdleTimeout - tr.idleFor(); left > 0 {
-				idleTimer.Reset(left)
-				continue
-			}
+		case liveness.IdleTimeout:
 			tr.notifyBriefly(IdleMessage)
-			tr.conn.Close()
-			return "idle timeout"
-		case <-keepalive:
-			if int(outstanding.Load()) >= s.cfg.KeepaliveCountMax {
-				tr.conn.Close()
-				return "keepalive unanswered"
-			}
-			outstanding.Add(1)
-			probes.Go(func() {
-				if _, _, err := tr.conn.SendRequest("keepalive@openssh.com", true, nil); err == nil {
-					outstanding.Store(0)
-				}
-			})
 		}
-	}
+		tr.conn.Close()
+	}))
 }
 
 // notifyBriefly is notify bounded to one second (a client not reading cannot hold it up; the

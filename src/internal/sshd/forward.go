@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+	"github.com/app-ssh/app-ssh/internal/liveness"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
 )
@@ -44,7 +45,7 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		return
 	}
 	c.log.Info("direct-tcpip-opened", "target", target)
-	c.act.touch()
+	c.act.Touch()
 	c.relay(ch, reqs, tcp)
 	c.log.Info("direct-tcpip-closed", "target", target)
 }
@@ -93,7 +94,7 @@ func (c *conn) relay(ch ssh.Channel, reqs <-chan *ssh.Request, tcp net.Conn) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		_, _ = copyBuf(tcp, activeReader{r: ch, act: c.act})
+		_, _ = copyBuf(tcp, liveness.Reader(ch, c.act))
 		if tc, ok := tcp.(*net.TCPConn); ok {
 			_ = tc.CloseWrite()
 		} else {
@@ -102,7 +103,7 @@ func (c *conn) relay(ch ssh.Channel, reqs <-chan *ssh.Request, tcp net.Conn) {
 	}()
 	go func() {
 		defer wg.Done()
-		_, _ = copyBuf(activeWriter{w: ch, act: c.act}, tcp)
+		_, _ = copyBuf(liveness.Writer(ch, c.act), tcp)
 		_ = ch.CloseWrite()
 	}()
 	done := make(chan struct{})
@@ -220,7 +221,7 @@ func (c *conn) acceptForwards(ln net.Listener, addr string, port uint32) {
 				tcp.Close()
 				return
 			}
-			c.act.touch()
+			c.act.Touch()
 			c.relay(ch, reqs, tcp)
 		}()
 	}

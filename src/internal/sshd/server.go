@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+	"github.com/app-ssh/app-ssh/internal/liveness"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/quickack"
 	"github.com/app-ssh/app-ssh/internal/sshident"
@@ -166,7 +167,7 @@ type conn struct {
 	cancel context.CancelFunc
 	sc     *ssh.ServerConn
 	log    *slog.Logger
-	act    *activity
+	act    *liveness.Activity
 	wg     sync.WaitGroup // channels, listeners, keepalive
 
 	mu       sync.Mutex
@@ -175,7 +176,7 @@ type conn struct {
 
 func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 	remote := nc.RemoteAddr().String()
-	act := newActivity()
+	act := liveness.NewActivity()
 	_ = nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	stopHS := context.AfterFunc(parent, func() { nc.Close() })
 	// No delayed-ACK stalls while the client's small handshake packets wait behind Nagle.
@@ -217,9 +218,8 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 	stopCtx := context.AfterFunc(ctx, func() { sc.Close() })
 	defer stopCtx()
 
-	c.wg.Add(2)
-	go func() { defer c.wg.Done(); c.keepalive() }()
-	go func() { defer c.wg.Done(); c.idleWatch() }()
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.watch() }()
 	c.wg.Add(1)
 	go func() { defer c.wg.Done(); c.globalRequests(reqs) }()
 
@@ -230,7 +230,7 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 			if err != nil {
 				continue
 			}
-			act.touch()
+			act.Touch()
 			c.wg.Add(1)
 			go func() { defer c.wg.Done(); c.runSession(ch, creqs) }()
 		case "direct-tcpip":
@@ -253,76 +253,26 @@ func shortID(b []byte) string {
 	return hex.EncodeToString(h[:6])
 }
 
-// keepalive sends keepalive@openssh.com every interval and closes the connection after
-// KeepaliveCountMax intervals without any reply.
-func (c *conn) keepalive() {
-	interval := c.srv.opts.Config.KeepaliveInterval
-	if interval <= 0 {
-		return
-	}
-	maxMissed := max(c.srv.opts.Config.KeepaliveCountMax, 1)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var pending chan struct{}
-	missed := 0
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
+// watch runs the keepalive and the idle timeout (internal/liveness: the same meaning as the
+// proxy's settings of the same names) until the connection ends.
+func (c *conn) watch() {
+	cfg := c.srv.opts.Config
+	settings := liveness.Settings{IdleTimeout: cfg.IdleTimeout, KeepaliveInterval: cfg.KeepaliveInterval,
+		KeepaliveCountMax: cfg.KeepaliveCountMax}
+	liveness.Watch(c.ctx, settings, c.sc, c.act, func(r liveness.Reason) {
+		msg := "idle-timeout"
+		if r == liveness.KeepaliveUnanswered {
+			msg = "keepalive-timeout"
 		}
-		if pending != nil {
-			select {
-			case <-pending:
-				pending = nil
-				missed = 0
-			default:
-				missed++
-				if missed >= maxMissed {
-					c.log.Info("keepalive-timeout", "missed", missed)
-					c.cancel()
-					return
-				}
-				continue
-			}
-		}
-		done := make(chan struct{})
-		pending = done
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			// Returns when the reply arrives or the connection closes (cancel closes it).
-			_, _, _ = c.sc.SendRequest("keepalive@openssh.com", true, nil)
-			close(done)
-		}()
-	}
-}
-
-// idleWatch closes the connection when no channel data moved for IdleTimeout.
-func (c *conn) idleWatch() {
-	idle := c.srv.opts.Config.IdleTimeout
-	if idle <= 0 {
-		return
-	}
-	step := min(max(idle/4, 10*time.Millisecond), 5*time.Second)
-	t := time.NewTicker(step)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-			if c.act.idleFor() >= idle {
-				c.log.Info("idle-timeout", "idle_timeout", idle.String())
-				c.cancel()
-				return
-			}
-		}
-	}
+		c.log.Info(msg, "reason", string(r))
+		c.cancel()
+		c.sc.Close()
+	})
 }
 
 func (c *conn) globalRequests(reqs <-chan *ssh.Request) {
 	for req := range reqs {
+		c.act.Touch() // the client's own keepalives included (OpenSSH ServerAliveInterval)
 		switch req.Type {
 		case "tcpip-forward":
 			c.tcpipForward(req)

@@ -15,6 +15,7 @@ import (
 	"github.com/creack/pty"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/liveness"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/sftpfs"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
@@ -70,7 +71,7 @@ func (c *conn) runSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		finished: make(chan struct{}), replied: make(chan struct{})}
 	answeredStart := false
 	for req := range reqs {
-		c.act.touch()
+		c.act.Touch()
 		ok := s.handle(req)
 		if testHookBeforeReply != nil {
 			testHookBeforeReply(s, req)
@@ -248,8 +249,8 @@ func (s *session) startExecFailure(ee *execError) {
 	}()
 }
 
-func (s *session) ioReader() io.Reader { return activeReader{r: s.ch, act: s.c.act} }
-func (s *session) ioWriter() io.Writer { return activeWriter{w: s.ch, act: s.c.act} }
+func (s *session) ioReader() io.Reader { return liveness.Reader(s.ch, s.c.act) }
+func (s *session) ioWriter() io.Writer { return liveness.Writer(s.ch, s.c.act) }
 
 func (s *session) startBuiltin(run BuiltinRunner) {
 	s.c.wg.Add(1)
@@ -388,7 +389,7 @@ func (s *session) startProcess(kind, cmdline string) error {
 	go func() {
 		defer s.c.wg.Done()
 		defer out.Done()
-		_, _ = copyBuf(activeWriter{w: s.ch.Stderr(), act: s.c.act}, stderrR)
+		_, _ = copyBuf(liveness.Writer(s.ch.Stderr(), s.c.act), stderrR)
 	}()
 	outDone := make(chan struct{})
 	s.c.wg.Add(2)
