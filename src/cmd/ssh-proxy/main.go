@@ -52,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		// Tolerated (the proxy starts), but worth the operator's attention.
-		for _, w := range cfg.Warnings() {
+		for _, w := range cfg.Warnings {
 			fmt.Fprintln(stderr, "warning: "+w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", *checkFile)
@@ -78,8 +78,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadConfig loads and validates; each problem is one line naming the key.
-func loadConfig(path string) (*proxyconfig.Config, []string) {
+// loadConfig loads and resolves (the same for -check-config and a start); each problem is one
+// line naming the key.
+func loadConfig(path string) (*proxyconfig.Resolved, []string) {
 	cfg, err := proxyconfig.Load(path)
 	if err != nil {
 		var out []string
@@ -88,9 +89,10 @@ func loadConfig(path string) (*proxyconfig.Config, []string) {
 		}
 		return nil, out
 	}
-	var out []string
-	for _, e := range cfg.Validate() {
+	r, errs := cfg.Resolve()
+	out := make([]string, 0, len(errs))
+	for _, e := range errs {
 		out = append(out, e.Error())
 	}
-	return cfg, out
+	return r, out
 }

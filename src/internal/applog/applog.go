@@ -311,10 +311,3 @@ func waitOrDone(ctx context.Context, wg *sync.WaitGroup) bool {
 		return false
 	}
 }
-
-// ClientTLS is the mutual TLS config for the agent's ingress from PEM files: the CA that
-// signed the agent's certificate, and the proxy's certificate and key. The agent is verified
-// as "metron", the name Loggregator agents' certificates carry.
-func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	return loggregator.NewIngressTLSConfig(caFile, certFile, keyFile)
-}

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -45,8 +43,10 @@ func unavailable(cause string, err error) error {
 
 // Config says where the BBS is and which mTLS material to use.
 type Config struct {
-	Address                                   string // https://host:port
-	CACertFile, ClientCertFile, ClientKeyFile string
+	Address string // https://host:port
+	// TLS trusts the BBS's CA and presents the client certificate (the BBS is only reached
+	// over mutual TLS); the config's loader (internal/tlsfiles) names the files.
+	TLS *tls.Config
 	// ServerName overrides the name checked in the BBS certificate (default: the host).
 	ServerName string
 	// Timeout bounds one request (default 10s); the caller's context may end it earlier.
@@ -60,46 +60,21 @@ type Client struct {
 	http    *http.Client
 }
 
-// NewClient loads the TLS material and builds a client. Errors name the setting and file that
-// failed.
+// NewClient builds a client.
 func NewClient(cfg Config) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.Address, "/"))
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("bbs: address %q is not an https URL", cfg.Address)
 	}
-	if cfg.CACertFile == "" {
-		return nil, errors.New("bbs: CA certificate file is not set")
-	}
-	if cfg.ClientCertFile == "" || cfg.ClientKeyFile == "" {
-		return nil, errors.New("bbs: client certificate and key files must both be set")
-	}
-	caPEM, err := os.ReadFile(cfg.CACertFile)
-	if err != nil {
-		return nil, fmt.Errorf("bbs: reading CA certificate file %s: %w", cfg.CACertFile, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("bbs: CA certificate file %s holds no PEM certificate", cfg.CACertFile)
-	}
-	if _, err := os.Stat(cfg.ClientCertFile); err != nil {
-		return nil, fmt.Errorf("bbs: client certificate file %s: %w", cfg.ClientCertFile, err)
-	}
-	if _, err := os.Stat(cfg.ClientKeyFile); err != nil {
-		return nil, fmt.Errorf("bbs: client key file %s: %w", cfg.ClientKeyFile, err)
-	}
-	pair, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("bbs: loading client certificate %s with key %s: %w", cfg.ClientCertFile, cfg.ClientKeyFile, err)
+	if cfg.TLS == nil || cfg.TLS.RootCAs == nil || len(cfg.TLS.Certificates) == 0 {
+		return nil, errors.New("bbs: mutual TLS needs a CA and a client certificate")
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultTimeout
 	}
-	tlsCfg := &tls.Config{
-		RootCAs:      pool,
-		Certificates: []tls.Certificate{pair},
-		ServerName:   cfg.ServerName,
-		MinVersion:   tls.VersionTLS12,
-	}
+	tlsCfg := cfg.TLS.Clone()
+	tlsCfg.ServerName = cfg.ServerName
+	tlsCfg.MinVersion = max(tlsCfg.MinVersion, tls.VersionTLS12)
 	return &Client{base: u, timeout: cfg.Timeout, http: peer.HTTPClient(tlsCfg, cfg.Timeout, 8)}, nil
 }
 

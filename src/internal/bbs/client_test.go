@@ -2,12 +2,11 @@ package bbs_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
+	"github.com/app-ssh/app-ssh/internal/tlsfiles"
 )
 
 type tlsFiles struct{ ca, cert, key string }
@@ -32,6 +32,15 @@ func writeClientFiles(dir string, ca *certs.CA, clientCA *certs.CA) tlsFiles {
 	return tlsFiles{ca: caFile, cert: cert, key: key}
 }
 
+// mtls loads the files as the proxy does.
+func mtls(f tlsFiles) *tls.Config {
+	pool, err := tlsfiles.CertPool(f.ca)
+	Expect(err).NotTo(HaveOccurred())
+	pair, err := tlsfiles.KeyPair(f.cert, f.key)
+	Expect(err).NotTo(HaveOccurred())
+	return tlsfiles.Client(pool, &pair)
+}
+
 var _ = Describe("Client against the BBS stand-in", func() {
 	var (
 		ca         *certs.CA
@@ -43,7 +52,7 @@ var _ = Describe("Client against the BBS stand-in", func() {
 
 	newClient := func(f tlsFiles, serverName string) *bbs.Client {
 		c, err := bbs.NewClient(bbs.Config{
-			Address: stub.URL(), CACertFile: f.ca, ClientCertFile: f.cert, ClientKeyFile: f.key,
+			Address: stub.URL(), TLS: mtls(f),
 			ServerName: serverName, Timeout: 5 * time.Second,
 		})
 		Expect(err).NotTo(HaveOccurred())
@@ -197,7 +206,7 @@ var _ = Describe("Client HTTP edge cases", func() {
 		srv.TLS = certs.ServerTLS(kp, ca.Pool())
 		srv.StartTLS()
 		f := writeClientFiles(GinkgoT().TempDir(), ca, ca)
-		client, err = bbs.NewClient(bbs.Config{Address: srv.URL, CACertFile: f.ca, ClientCertFile: f.cert, ClientKeyFile: f.key})
+		client, err = bbs.NewClient(bbs.Config{Address: srv.URL, TLS: mtls(f)})
 		Expect(err).NotTo(HaveOccurred())
 	})
 	AfterEach(func() {
@@ -277,7 +286,7 @@ var _ = Describe("NewClient", func() {
 	})
 
 	cfg := func(mod func(*bbs.Config)) bbs.Config {
-		c := bbs.Config{Address: "https://bbs.service.cf.internal:8889", CACertFile: f.ca, ClientCertFile: f.cert, ClientKeyFile: f.key}
+		c := bbs.Config{Address: "https://bbs.service.cf.internal:8889", TLS: mtls(f)}
 		mod(&c)
 		return c
 	}
@@ -288,32 +297,14 @@ var _ = Describe("NewClient", func() {
 		c.Close()
 	})
 
-	It("names the file that failed to load", func() {
-		missing := filepath.Join(dir, "missing.crt")
-		_, err := bbs.NewClient(cfg(func(c *bbs.Config) { c.CACertFile = missing }))
-		Expect(err).To(MatchError(ContainSubstring(missing)))
-
-		garbage := filepath.Join(dir, "garbage.crt")
-		Expect(os.WriteFile(garbage, []byte("not pem"), 0o600)).To(Succeed())
-		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.CACertFile = garbage }))
-		Expect(err).To(MatchError(ContainSubstring(garbage)))
-
-		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.ClientKeyFile = missing }))
-		Expect(err).To(MatchError(ContainSubstring("client key file " + missing)))
-
-		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.ClientCertFile = missing }))
-		Expect(err).To(MatchError(ContainSubstring("client certificate file " + missing)))
-
-		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.ClientKeyFile = garbage }))
-		Expect(err).To(MatchError(ContainSubstring(garbage)))
-	})
-
-	It("requires https and all three files", func() {
+	It("requires https and mutual TLS", func() {
 		_, err := bbs.NewClient(cfg(func(c *bbs.Config) { c.Address = "http://" + net.JoinHostPort("127.0.0.1", "8889") }))
 		Expect(err).To(MatchError(ContainSubstring("not an https URL")))
-		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.CACertFile = "" }))
+		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.TLS = nil }))
 		Expect(err).To(HaveOccurred())
-		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.ClientKeyFile = "" }))
+		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.TLS.Certificates = nil }))
+		Expect(err).To(HaveOccurred())
+		_, err = bbs.NewClient(cfg(func(c *bbs.Config) { c.TLS.RootCAs = nil }))
 		Expect(err).To(HaveOccurred())
 	})
 })

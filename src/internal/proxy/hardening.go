@@ -1,21 +1,19 @@
 package proxy
 
 import (
-	"fmt"
 	"log/slog"
 
 	"github.com/app-ssh/app-ssh/internal/audit"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
 	"github.com/app-ssh/app-ssh/internal/limits"
 	"github.com/app-ssh/app-ssh/internal/metrics"
-	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/server"
 )
 
 // hardening fills the server's pre-auth limits, liveness, PROXY protocol, drain, metrics and
 // audit settings from cfg and starts the metrics endpoint. The returned func closes what it
 // opened (call it after Serve returns).
-func hardening(cfg *proxyconfig.Config, sc *server.Config, logger *slog.Logger) (func(), error) {
+func hardening(cfg *proxyconfig.Resolved, sc *server.Config, logger *slog.Logger) (func(), error) {
 	h := cfg.Hardening
 	sc.PreauthIdleTimeout = h.PreauthIdleTimeout
 	sc.MaxAuthTries = h.MaxAuthTries
@@ -24,16 +22,10 @@ func hardening(cfg *proxyconfig.Config, sc *server.Config, logger *slog.Logger) 
 	sc.DrainTimeout = h.DrainTimeout
 	sc.Preauth = limits.NewPreauth(h.MaxUnauthenticatedConnections)
 	if h.PerSourcePenalties.Enabled {
-		sc.Penalties = limits.NewPenalties(h.PenaltyConfig())
+		sc.Penalties = limits.NewPenalties(cfg.Penalties)
 		sc.ClientAddressesPreserved = h.ClientAddressesPreserved
 	}
-	if h.ProxyProtocol.Enabled {
-		p, err := proxyproto.NewPolicy(h.ProxyProtocol.AllowedCIDRs)
-		if err != nil {
-			return nil, fmt.Errorf("proxy_protocol.allowed_cidrs: %w", err)
-		}
-		sc.ProxyProtocol = p
-	}
+	sc.ProxyProtocol = cfg.ProxyProtocol
 
 	var closers []func()
 	closeAll := func() {
@@ -43,15 +35,11 @@ func hardening(cfg *proxyconfig.Config, sc *server.Config, logger *slog.Logger) 
 	}
 	sc.Metrics = metrics.New()
 	if h.Metrics.Address != "" {
-		tlsCfg, err := h.MetricsTLS()
-		if err != nil {
-			return nil, fmt.Errorf("metrics.cert_file: %w", err)
-		}
-		ep, err := metrics.Listen(h.Metrics.Address, tlsCfg, sc.Metrics)
+		ep, err := metrics.Listen(h.Metrics.Address, cfg.MetricsTLS, sc.Metrics)
 		if err != nil {
 			return nil, err
 		}
-		logger.Info("ssh-proxy.metrics-listening", "address", ep.Addr().String(), "tls", tlsCfg != nil)
+		logger.Info("ssh-proxy.metrics-listening", "address", ep.Addr().String(), "tls", cfg.MetricsTLS != nil)
 		closers = append(closers, func() { _ = ep.Close() })
 	}
 	if h.AuditLogFile != "" {

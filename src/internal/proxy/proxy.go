@@ -5,13 +5,12 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/applog"
 	"github.com/app-ssh/app-ssh/internal/auth"
@@ -51,13 +50,11 @@ func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index in
 	return acc.ProcessGUID, nil
 }
 
-// Run serves SSH as configured by cfg (which must have passed Validate) until ctx is done, then
-// drains and returns. It writes its lager-shaped JSON log to logOut. Everything it opens
-// (clients, the debug and metrics endpoints, the audit log, listeners) is closed before it returns.
-func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
-	if _, err := logging.ParseTimeFormat(cfg.LogTimeFormat); err != nil {
-		return fmt.Errorf("log_time_format: %w", err)
-	}
+// Run serves SSH as configured by cfg (proxyconfig.Resolve: nothing is parsed again here) until
+// ctx is done, then drains and returns. It writes its lager-shaped JSON log to logOut.
+// Everything it opens (clients, the debug and metrics endpoints, the audit log, listeners) is
+// closed before it returns.
+func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error {
 	lg, err := logging.NewLogger(logOut, "ssh-proxy", logging.Options{Level: cfg.LogLevel, TimeFormat: cfg.LogTimeFormat})
 	if err != nil {
 		return fmt.Errorf("log_level: %w", err)
@@ -78,47 +75,19 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 		}
 	}
 
-	var keys []ssh.Signer
-	for i, f := range cfg.HostKeyFiles {
-		s, err := proxyconfig.LoadSigners(f)
-		if err != nil {
-			return fmt.Errorf("host_key_files[%d]: %w", i, err)
-		}
-		keys = append(keys, s...)
-	}
-	for _, w := range cfg.Warnings() {
+	for _, w := range cfg.Warnings {
 		logger.Warn("ssh-proxy.config-warning", "warning", w)
-	}
-	keys, err = server.RestrictHostKeys(keys, cfg.HostKeyAlgorithms())
-	if err != nil {
-		return fmt.Errorf("allowed_host_key_algorithms: %w", err)
-	}
-	var next []ssh.Signer
-	for i, f := range cfg.NextHostKeyFiles {
-		s, err := proxyconfig.LoadSigners(f)
-		if err != nil {
-			return fmt.Errorf("next_host_key_files[%d]: %w", i, err)
-		}
-		next = append(next, s...)
 	}
 
 	authn := &auth.Authenticator{}
 	if cfg.EnableCFAuth {
-		uaaTLS, err := cfg.UAATLS()
-		if err != nil {
-			return fmt.Errorf("uaa.ca_cert_file: %w", err)
-		}
 		uc, err := uaa.NewClient(uaa.Config{TokenURL: cfg.UAA.TokenURL, ClientID: cfg.UAA.ClientID,
-			ClientSecret: cfg.UAA.ClientSecret, TLS: uaaTLS, Timeout: cfg.CommunicationTimeout})
+			ClientSecret: cfg.UAA.ClientSecret, TLS: cfg.UAATLS, Timeout: cfg.CommunicationTimeout})
 		if err != nil {
 			return err
 		}
 		defer uc.Close()
-		ccTLS, err := cfg.CCTLS()
-		if err != nil {
-			return fmt.Errorf("cc: %w", err)
-		}
-		ccc, err := cc.NewClient(cc.Config{InternalURL: cfg.CC.InternalURL, TLS: ccTLS, Timeout: cfg.CommunicationTimeout})
+		ccc, err := cc.NewClient(cc.Config{InternalURL: cfg.CC.InternalURL, TLS: cfg.CCTLS, Timeout: cfg.CommunicationTimeout})
 		if err != nil {
 			return err
 		}
@@ -131,20 +100,15 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 
 	gate := &server.ProxyGate{Auth: authn, DialTimeout: cfg.CommunicationTimeout, Logger: logger}
 	if cfg.UsesBBS() {
-		bc, err := bbs.NewClient(bbs.Config{Address: cfg.BBS.Address, CACertFile: cfg.BBS.CACertFile,
-			ClientCertFile: cfg.BBS.ClientCertFile, ClientKeyFile: cfg.BBS.ClientKeyFile,
+		bc, err := bbs.NewClient(bbs.Config{Address: cfg.BBS.Address, TLS: cfg.BBSTLS,
 			ServerName: cfg.BBS.ServerName, Timeout: cfg.CommunicationTimeout})
 		if err != nil {
 			return err
 		}
 		defer bc.Close()
-		backendTLS, err := cfg.BackendTLS()
-		if err != nil {
-			return fmt.Errorf("backends_tls: %w", err)
-		}
 		gate.Resolver = &target.BBSResolver{
 			BBS: bc, ConnectToInstanceAddress: cfg.ConnectToInstanceAddress,
-			BackendTLS: backendTLS, AllowPlaintextFallback: cfg.BackendsTLS.AllowPlaintextFallback,
+			BackendTLS: cfg.BackendTLS, AllowPlaintextFallback: cfg.BackendsTLS.AllowPlaintextFallback,
 			Timeout: cfg.CommunicationTimeout,
 		}
 	}
@@ -157,8 +121,8 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 	}
 
 	scfg := server.Config{
-		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys, NextHostKeys: next,
-		Algorithms: cfg.SSHConfig(), HandshakeTimeout: cfg.HandshakeTimeout,
+		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: cfg.HostKeys, NextHostKeys: cfg.NextHostKeys,
+		Algorithms: cfg.SSH, HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleConnectionTimeout, MaxConnectionDuration: cfg.MaxConnectionDuration, Logger: logger,
 	}
 	closeHardening, err := hardening(cfg, &scfg, logger)
@@ -167,7 +131,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 	}
 	defer closeHardening()
 	if cfg.Loggregator.Enabled {
-		em, err := appLog(cfg.Loggregator, &scfg, logger)
+		em, err := appLog(cfg.Loggregator, cfg.LoggregatorTLS, &scfg, logger)
 		if err != nil {
 			return err
 		}
@@ -187,11 +151,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 
 // appLog starts the emitter of app log lines and the ssh-connections gauge and hooks it into
 // the server's sessions.
-func appLog(l proxyconfig.Loggregator, sc *server.Config, logger *slog.Logger) (*applog.Emitter, error) {
-	tlsCfg, err := applog.ClientTLS(l.CACertFile, l.CertFile, l.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("loggregator: %w", err)
-	}
+func appLog(l proxyconfig.Loggregator, tlsCfg *tls.Config, sc *server.Config, logger *slog.Logger) (*applog.Emitter, error) {
 	em, err := applog.New(applog.Config{Address: l.Address, TLS: tlsCfg, SourceID: l.SourceID,
 		InstanceID: l.InstanceID, Metrics: sc.Metrics, Logger: logger})
 	if err != nil {
@@ -204,25 +164,17 @@ func appLog(l proxyconfig.Loggregator, sc *server.Config, logger *slog.Logger) (
 
 // staticTargets builds the public-key/password authenticator and the resolver for
 // static_targets. The diego credentials are accepted as a password only with enable_diego_auth.
-func staticTargets(cfg *proxyconfig.Config) (*auth.Static, *target.Static, error) {
+func staticTargets(cfg *proxyconfig.Resolved) (*auth.Static, *target.Static, error) {
 	var creds []byte
 	if cfg.EnableDiegoAuth {
 		creds = []byte(cfg.DiegoCredentials)
 	}
 	authTargets := make([]auth.StaticTarget, 0, len(cfg.StaticTargets))
 	specs := make([]target.StaticSpec, 0, len(cfg.StaticTargets))
-	for i, t := range cfg.StaticTargets {
-		keys, err := t.ParsedAuthorizedKeys()
-		if err != nil {
-			return nil, nil, fmt.Errorf("static_targets[%d].%w", i, err)
-		}
-		pemKey, err := t.PrivateKeyPEM()
-		if err != nil {
-			return nil, nil, fmt.Errorf("static_targets[%d].private_key_file: %w", i, err)
-		}
-		authTargets = append(authTargets, auth.StaticTarget{Name: t.Name, Instances: len(t.Instances), AuthorizedKeys: keys})
+	for _, t := range cfg.StaticTargets {
+		authTargets = append(authTargets, auth.StaticTarget{Name: t.Name, Instances: len(t.Instances), AuthorizedKeys: t.Keys})
 		specs = append(specs, target.StaticSpec{Name: t.Name, Addresses: t.Instances,
-			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: pemKey})
+			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: t.LoginKeyPEM})
 	}
 	a, err := auth.NewStatic(authTargets, creds)
 	if err != nil {

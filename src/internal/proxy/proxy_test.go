@@ -175,18 +175,16 @@ var _ = Describe("staticTargets", func() {
 
 	BeforeEach(func() {
 		keyPEM, pub = newKey()
-		c := proxyconfig.Default()
-		cfg = &c
-		cfg.EnableCFAuth = false
+		cfg = resolvable()
 		cfg.StaticTargets = []proxyconfig.StaticTarget{{
 			Name: "db", Instances: []string{"127.0.0.1:1001", "127.0.0.1:1002"},
-			HostFingerprint: "SHA256:abc", PrivateKey: string(keyPEM), User: "admin",
+			HostFingerprint: ssh.FingerprintSHA256(pub), PrivateKey: string(keyPEM), User: "admin",
 			AuthorizedKeys: []string{string(ssh.MarshalAuthorizedKey(pub))},
 		}}
 	})
 
 	It("authorizes the target's keys and resolves its instances with the login key", func() {
-		a, r, err := staticTargets(cfg)
+		a, r, err := staticTargets(mustResolve(cfg))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = a.VerifiedKey("db/1", pub)
 		Expect(err).NotTo(HaveOccurred())
@@ -199,44 +197,26 @@ var _ = Describe("staticTargets", func() {
 		t, err := r.Resolve("db", 1)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(t.Address).To(Equal("127.0.0.1:1002"))
-		Expect(t.Route.HostFingerprint).To(Equal("SHA256:abc"))
+		Expect(t.Route.HostFingerprint).To(Equal(ssh.FingerprintSHA256(pub)))
 		Expect(t.Route.User).To(Equal("admin"))
 		Expect(t.Route.PrivateKey).To(Equal(string(keyPEM)))
 	})
 
 	It("accepts the diego credentials as a password only with enable_diego_auth", func() {
 		cfg.DiegoCredentials = "sekrit"
-		a, _, err := staticTargets(cfg)
+		a, _, err := staticTargets(mustResolve(cfg))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = a.Password("db/0", []byte("sekrit"))
 		Expect(err).To(HaveOccurred())
 
-		cfg.EnableDiegoAuth = true
-		a, _, err = staticTargets(cfg)
+		r := mustResolve(cfg)
+		r.EnableDiegoAuth = true // (a real config also needs the BBS then)
+		a, _, err = staticTargets(r)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = a.Password("db/0", []byte("sekrit"))
 		Expect(err).NotTo(HaveOccurred())
 		_, err = a.Password("db/0", []byte("wrong"))
 		Expect(err).To(HaveOccurred())
-	})
-
-	It("names the bad key of the bad entry", func() {
-		cfg.StaticTargets = append(cfg.StaticTargets, proxyconfig.StaticTarget{
-			Name: "web", Instances: []string{"127.0.0.1:1003"}, HostFingerprint: "SHA256:abc",
-			PrivateKey: string(keyPEM), AuthorizedKeys: []string{"not a key"},
-		})
-		_, _, err := staticTargets(cfg)
-		Expect(err).To(MatchError(HavePrefix("static_targets[1].authorized_keys[0]: ")))
-
-		cfg.StaticTargets[1].AuthorizedKeys = nil
-		cfg.StaticTargets[1].PrivateKey = ""
-		cfg.StaticTargets[1].PrivateKeyFile = filepath.Join(GinkgoT().TempDir(), "missing")
-		_, _, err = staticTargets(cfg)
-		Expect(err).To(MatchError(HavePrefix("static_targets[1].private_key_file: ")))
-
-		cfg.StaticTargets[1] = cfg.StaticTargets[0]
-		_, _, err = staticTargets(cfg)
-		Expect(err).To(MatchError(HavePrefix("static_targets: ")))
 	})
 })
 
@@ -248,8 +228,7 @@ var _ = Describe("hardening", func() {
 	)
 
 	BeforeEach(func() {
-		c := proxyconfig.Default()
-		cfg = &c
+		cfg = resolvable()
 		logBuf = &lockedBuffer{}
 		l, err := logging.NewLogger(logBuf, "ssh-proxy", logging.Options{})
 		Expect(err).NotTo(HaveOccurred())
@@ -262,7 +241,7 @@ var _ = Describe("hardening", func() {
 		cfg.Keepalive = proxyconfig.Keepalive{Interval: 9 * time.Second, CountMax: 4}
 		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"10.0.0.0/8"}}
 		var sc server.Config
-		closeAll, err := hardening(cfg, &sc, logger)
+		closeAll, err := hardening(mustResolve(cfg), &sc, logger)
 		Expect(err).NotTo(HaveOccurred())
 		closeAll()
 		Expect(sc.MaxAuthTries).To(Equal(3))
@@ -282,9 +261,9 @@ var _ = Describe("hardening", func() {
 		Expect(sc.Metrics).NotTo(BeNil())
 		Expect(sc.Audit).To(BeNil())
 
-		cfg.PerSourcePenalties.Enabled, cfg.ProxyProtocol.Enabled = false, false
+		cfg.PerSourcePenalties.Enabled, cfg.ProxyProtocol = false, proxyconfig.ProxyProtocol{}
 		sc = server.Config{}
-		closeAll, err = hardening(cfg, &sc, logger)
+		closeAll, err = hardening(mustResolve(cfg), &sc, logger)
 		Expect(err).NotTo(HaveOccurred())
 		closeAll()
 		Expect(sc.Penalties).To(BeNil())
@@ -292,17 +271,17 @@ var _ = Describe("hardening", func() {
 		Expect(sc.ProxyProtocol).To(BeNil())
 	})
 
-	It("names the key of a value it cannot use", func() {
+	It("is given only values the config resolved (a bad one is a config problem naming its key)", func() {
 		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"nope"}}
-		_, err := hardening(cfg, &server.Config{}, logger)
-		Expect(err).To(MatchError(HavePrefix("proxy_protocol.allowed_cidrs: ")))
+		_, errs := cfg.Resolve()
+		Expect(errs).To(ConsistOf(MatchError(HavePrefix("proxy_protocol.allowed_cidrs[0]: "))))
 	})
 
 	It("serves metrics and opens the audit log until the returned func closes them", func() {
 		cfg.Metrics.Address = "127.0.0.1:0"
 		cfg.AuditLogFile = filepath.Join(GinkgoT().TempDir(), "audit", "audit.log")
 		var sc server.Config
-		closeAll, err := hardening(cfg, &sc, logger)
+		closeAll, err := hardening(mustResolve(cfg), &sc, logger)
 		Expect(err).NotTo(HaveOccurred())
 		addr, ok := logField(logBuf.String(), "ssh-proxy.metrics-listening", "address")
 		Expect(ok).To(BeTrue(), logBuf.String())
@@ -326,7 +305,7 @@ var _ = Describe("hardening", func() {
 		Expect(os.WriteFile(blocker, nil, 0o600)).To(Succeed())
 		cfg.Metrics.Address = "127.0.0.1:0"
 		cfg.AuditLogFile = filepath.Join(blocker, "audit.log")
-		_, err := hardening(cfg, &server.Config{}, logger)
+		_, err := hardening(mustResolve(cfg), &server.Config{}, logger)
 		Expect(err).To(MatchError(HavePrefix("audit_log_file: ")))
 		addr, ok := logField(logBuf.String(), "ssh-proxy.metrics-listening", "address")
 		Expect(ok).To(BeTrue(), logBuf.String())
@@ -336,7 +315,7 @@ var _ = Describe("hardening", func() {
 })
 
 var _ = Describe("Run", func() {
-	var cfg *proxyconfig.Config
+	var cfg *proxyconfig.Resolved
 
 	BeforeEach(func() {
 		dir := GinkgoT().TempDir()
@@ -345,15 +324,14 @@ var _ = Describe("Run", func() {
 		Expect(os.WriteFile(hostKeyFile, hostKey, 0o600)).To(Succeed())
 		loginKey, pub := newKey()
 		c := proxyconfig.Default()
-		cfg = &c
-		cfg.Address = "127.0.0.1:0"
-		cfg.HostKeyFiles = []string{hostKeyFile}
-		cfg.EnableCFAuth = false
-		cfg.StaticTargets = []proxyconfig.StaticTarget{{
+		c.Address = "127.0.0.1:0"
+		c.HostKeyFiles = []string{hostKeyFile}
+		c.EnableCFAuth = false
+		c.StaticTargets = []proxyconfig.StaticTarget{{
 			Name: "db", Instances: []string{"127.0.0.1:1001"}, HostFingerprint: ssh.FingerprintSHA256(hostPub),
 			PrivateKey: string(loginKey), AuthorizedKeys: []string{string(ssh.MarshalAuthorizedKey(pub))},
 		}}
-		Expect(cfg.Validate()).To(BeEmpty())
+		cfg = mustResolve(&c)
 	})
 
 	It("serves SSH until the context ends, logging start and exit", func() {
@@ -428,12 +406,28 @@ var _ = Describe("Run", func() {
 	})
 
 	It("names the config key behind a start-up failure", func() {
-		cfg.HostKeyFiles = []string{filepath.Join(GinkgoT().TempDir(), "missing")}
-		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("host_key_files[0]: ")))
-
-		cfg.LogLevel = "loud"
-		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_level: ")))
-		cfg.LogLevel, cfg.LogTimeFormat = "info", "iso8601"
-		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_time_format: ")))
+		taken, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		defer taken.Close()
+		cfg.Address = taken.Addr().String()
+		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("address: ")))
 	})
 })
+
+// mustResolve resolves c as ssh-proxy does before Run; c must have no problem.
+func mustResolve(c *proxyconfig.Config) *proxyconfig.Resolved {
+	r, errs := c.Resolve()
+	ExpectWithOffset(1, errs).To(BeEmpty())
+	return r
+}
+
+// resolvable is the defaults with a host key and no login scheme: a config that resolves.
+func resolvable() *proxyconfig.Config {
+	key, _ := newKey()
+	f := filepath.Join(GinkgoT().TempDir(), "host_key")
+	Expect(os.WriteFile(f, key, 0o600)).To(Succeed())
+	c := proxyconfig.Default()
+	c.HostKeyFiles = []string{f}
+	c.EnableCFAuth = false
+	return &c
+}

@@ -341,14 +341,3 @@ var _ = Describe("Server", func() {
 		Eventually(done, 5*time.Second).Should(Receive())
 	})
 })
-
-var _ = Describe("RestrictHostKeys", func() {
-	It("keeps only allowed algorithms and fails when nothing is left", func() {
-		k, _ := newSigner()
-		out, err := server.RestrictHostKeys([]ssh.Signer{k}, []string{ssh.KeyAlgoED25519})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(out).To(HaveLen(1))
-		_, err = server.RestrictHostKeys([]ssh.Signer{k}, []string{ssh.KeyAlgoRSASHA256})
-		Expect(err).To(HaveOccurred())
-	})
-})

@@ -58,13 +58,8 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		Expect(err).NotTo(HaveOccurred())
 		cli, err := ca.Issue("ssh-proxy")
 		Expect(err).NotTo(HaveOccurred())
-		dir := GinkgoT().TempDir()
-		caFile, err := ca.WriteFile(dir, "ca")
-		Expect(err).NotTo(HaveOccurred())
-		crt, key, err := cli.WriteFiles(dir, "client")
-		Expect(err).NotTo(HaveOccurred())
 		stub = bbsstub.New(certs.ServerTLS(srv, ca.Pool()))
-		client, err = bbs.NewClient(bbs.Config{Address: stub.URL(), CACertFile: caFile, ClientCertFile: crt, ClientKeyFile: key, Timeout: 3 * time.Second})
+		client, err = bbs.NewClient(bbs.Config{Address: stub.URL(), TLS: certs.ClientTLS(ca.Pool(), cli), Timeout: 3 * time.Second})
 		Expect(err).NotTo(HaveOccurred())
 		resolver = &target.BBSResolver{BBS: client, Timeout: 3 * time.Second}
 

@@ -1,5 +1,5 @@
 // Package proxyconfig holds the ssh-proxy's settings: the YAML file the ssh_proxy BOSH job
-// renders (docs/config-files.md, "ssh-proxy"). Load reads it; Validate reports every problem as
+// renders (docs/config-files.md, "ssh-proxy"). Load reads it; Resolve reports every problem as
 // one line that names the key. Every validation message for the proxy is worded here.
 package proxyconfig
 
@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -21,7 +22,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshalgo"
+	"github.com/app-ssh/app-ssh/internal/limits"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/proxyproto"
+	"github.com/app-ssh/app-ssh/internal/tlsfiles"
 )
 
 // UAA is the `uaa:` section.
@@ -117,7 +121,7 @@ func Default() Config {
 const maxConfigBytes = 4 << 20
 
 // Load reads path on top of Default(). Unknown keys and malformed values are errors naming the
-// key; semantic checks are left to Validate.
+// key; semantic checks are left to Resolve.
 func Load(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -165,12 +169,39 @@ func describeYAMLError(err error) error {
 	return errors.New(strings.Join(lines, "\n"))
 }
 
-// Validate returns one error per problem, each naming its key.
-func (c *Config) Validate() []error {
+// Resolved is a valid configuration with every file read and every value parsed, once: what
+// the proxy is built from (ssh-proxy -check-config runs the same Resolve). The file's plain
+// values (addresses, durations, switches) are read from the embedded Config.
+type Resolved struct {
+	*Config
+	// HostKeys are the host_key_files' keys restricted to the allowed host key algorithms
+	// (keys that can sign with none are dropped); NextHostKeys are announced only.
+	HostKeys, NextHostKeys []ssh.Signer
+	// SSH holds the ciphers, MACs and key exchanges to offer.
+	SSH ssh.Config
+	// Warnings are tolerated problems, one line each naming the key (-check-config prints
+	// them; the proxy logs them at start).
+	Warnings []string
+	// UAATLS and CCTLS are set with enable_cf_auth, BBSTLS when a login scheme uses the BBS;
+	// BackendTLS, MetricsTLS and LoggregatorTLS are nil when their feature is off.
+	UAATLS, CCTLS, BBSTLS, BackendTLS, MetricsTLS, LoggregatorTLS *tls.Config
+	// Penalties is per_source_penalties with its exempt list.
+	Penalties limits.PenaltyConfig
+	// ProxyProtocol is nil unless proxy_protocol.enabled.
+	ProxyProtocol *proxyproto.Policy
+	// StaticTargets are static_targets with their keys parsed.
+	StaticTargets []ResolvedStaticTarget
+}
+
+// Resolve checks every setting and reads every file the configuration names. It returns
+// every problem found (one error each, naming its key), not only the first, and a Resolved
+// only when there are none.
+func (c *Config) Resolve() (*Resolved, []error) {
 	var errs []error
 	add := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
+	r := &Resolved{Config: c}
 	checkHostPort := func(key, addr string, optional bool) {
 		if addr == "" {
 			if !optional {
@@ -204,15 +235,23 @@ func (c *Config) Validate() []error {
 		hostKeys = append(hostKeys, s...)
 	}
 	for i, f := range c.NextHostKeyFiles {
-		if _, err := LoadSigners(f); err != nil {
+		s, err := LoadSigners(f)
+		if err != nil {
 			add(fmt.Sprintf("next_host_key_files[%d]", i), "%v", err)
 		}
+		r.NextHostKeys = append(r.NextHostKeys, s...)
 	}
 
-	algs, _, algErrs := c.resolveAlgorithms()
+	algs, warnings, algErrs := c.resolveAlgorithms()
 	errs = append(errs, algErrs...)
-	if allowed := algs[sshalgo.HostKey]; allowed != nil && len(hostKeys) > 0 && !anyCanSign(hostKeys, allowed) {
-		add("allowed_host_key_algorithms", "none of the host keys (%s) can sign with any of %s", keyTypes(hostKeys), strings.Join(allowed, ", "))
+	r.Warnings = warnings
+	r.SSH = ssh.Config{Ciphers: algs[sshalgo.Cipher], MACs: algs[sshalgo.MAC], KeyExchanges: algs[sshalgo.KeyExchange]}
+	if allowed := algs[sshalgo.HostKey]; allowed != nil && len(hostKeys) > 0 {
+		keys, err := sshalgo.RestrictSigners(hostKeys, allowed)
+		if err != nil {
+			add("allowed_host_key_algorithms", "%v", err)
+		}
+		r.HostKeys = keys
 	}
 
 	if c.IdleConnectionTimeout < 0 {
@@ -244,10 +283,19 @@ func (c *Config) Validate() []error {
 		if c.UAA.ClientID == "" {
 			add("uaa.client_id", "must be set when enable_cf_auth is true")
 		}
-		checkCA("uaa.ca_cert_file", c.UAA.CACertFile, add)
+		r.UAATLS = clientTLS(add, tlsFiles{caKey: "uaa.ca_cert_file", ca: nonEmpty(c.UAA.CACertFile)})
 		checkURL("cc.internal_url", c.CC.InternalURL)
-		checkCA("cc.ca_cert_file", c.CC.CACertFile, add)
-		checkPair("cc", c.CC.ClientCertFile, c.CC.ClientKeyFile, true, add)
+		noPair := c.CC.ClientCertFile == "" && c.CC.ClientKeyFile == ""
+		if noPair || checkPair("cc", c.CC.ClientCertFile, c.CC.ClientKeyFile, add) {
+			r.CCTLS = clientTLS(add, tlsFiles{caKey: "cc.ca_cert_file", ca: nonEmpty(c.CC.CACertFile),
+				certKey: "cc.client_cert_file", keyKey: "cc.client_key_file", cert: c.CC.ClientCertFile, key: c.CC.ClientKeyFile})
+		}
+		if r.UAATLS != nil {
+			r.UAATLS.InsecureSkipVerify = c.UAA.SkipCertVerify //nolint:gosec // operator opt-in
+		}
+		if r.CCTLS != nil {
+			r.CCTLS.InsecureSkipVerify = c.CC.SkipCertVerify //nolint:gosec // operator opt-in
+		}
 	}
 
 	// Only cf: and diego: logins look instances up in the BBS; a proxy serving nothing but
@@ -260,95 +308,118 @@ func (c *Config) Validate() []error {
 		}
 		if c.BBS.CACertFile == "" {
 			add("bbs.ca_cert_file", "must be set (the BBS is only reached over mutual TLS)")
-		} else {
-			checkCA("bbs.ca_cert_file", c.BBS.CACertFile, add)
 		}
-		checkPair("bbs", c.BBS.ClientCertFile, c.BBS.ClientKeyFile, false, add)
+		if checkPair("bbs", c.BBS.ClientCertFile, c.BBS.ClientKeyFile, add) && c.BBS.CACertFile != "" {
+			r.BBSTLS = clientTLS(add, tlsFiles{caKey: "bbs.ca_cert_file", ca: []string{c.BBS.CACertFile},
+				certKey: "bbs.client_cert_file", keyKey: "bbs.client_key_file", cert: c.BBS.ClientCertFile, key: c.BBS.ClientKeyFile})
+		}
 	}
 
 	if c.BackendsTLS.Enabled {
-		if len(c.BackendsTLS.CACertFiles) == 0 {
+		b := c.BackendsTLS
+		if len(b.CACertFiles) == 0 {
 			add("backends_tls.ca_cert_files", "at least one CA is required when backends_tls.enabled is true")
 		}
-		for i, f := range c.BackendsTLS.CACertFiles {
-			checkCA(fmt.Sprintf("backends_tls.ca_cert_files[%d]", i), f, add)
+		if checkPair("backends_tls", b.ClientCertFile, b.ClientKeyFile, add) && len(b.CACertFiles) > 0 {
+			r.BackendTLS = clientTLS(add, tlsFiles{caKey: "backends_tls.ca_cert_files", ca: b.CACertFiles,
+				certKey: "backends_tls.client_cert_file", keyKey: "backends_tls.client_key_file", cert: b.ClientCertFile, key: b.ClientKeyFile})
 		}
-		checkPair("backends_tls", c.BackendsTLS.ClientCertFile, c.BackendsTLS.ClientKeyFile, false, add)
 	} else if c.BackendsTLS.AllowPlaintextFallback {
 		add("backends_tls.allow_plaintext_fallback", "only meaningful when backends_tls.enabled is true")
 	}
-	c.Hardening.validate(add)
-	c.Loggregator.validate(add)
-	errs = append(errs, ValidateStaticTargets(c.StaticTargets, c.EnableDiegoAuth)...)
-	return errs
+	c.Hardening.resolve(r, add)
+	c.Loggregator.resolve(r, add)
+	st, stErrs := ResolveStaticTargets(c.StaticTargets, c.EnableDiegoAuth)
+	errs = append(errs, stErrs...)
+	r.StaticTargets = st
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if !c.EnableCFAuth && !c.EnableDiegoAuth && len(c.StaticTargets) == 0 {
+		r.Warnings = append(r.Warnings, "enable_cf_auth: no login scheme is enabled (enable_cf_auth and enable_diego_auth are false and there are no static_targets); every login is refused")
+	}
+	return r, nil
 }
 
-func anyCanSign(keys []ssh.Signer, allowed []string) bool {
-	for _, k := range keys {
-		if _, algs, _ := sshalgo.RestrictSigner(k, allowed); len(algs) > 0 {
-			return true
+func nonEmpty(files ...string) []string {
+	var out []string
+	for _, f := range files {
+		if f != "" {
+			out = append(out, f)
 		}
 	}
-	return false
-}
-
-func keyTypes(keys []ssh.Signer) string {
-	t := make([]string, len(keys))
-	for i, k := range keys {
-		t[i] = k.PublicKey().Type()
-	}
-	return strings.Join(t, ", ")
+	return out
 }
 
 // UsesBBS reports whether any enabled login scheme finds its instances through the BBS.
 func (c *Config) UsesBBS() bool { return c.EnableCFAuth || c.EnableDiegoAuth }
 
-func checkCA(key, file string, add func(key, format string, args ...any)) {
-	if file == "" {
-		return
+// tlsFiles names one TLS client's files and the keys they come from.
+type tlsFiles struct {
+	caKey, certKey, keyKey string
+	ca                     []string
+	cert, key              string
+}
+
+// clientTLS loads f through tlsfiles. Each problem is added under the key of the file at
+// fault, and then nil is returned.
+func clientTLS(add func(key, format string, args ...any), f tlsFiles) *tls.Config {
+	var pool *x509.CertPool
+	ok := true
+	if len(f.ca) > 0 {
+		p, err := tlsfiles.CertPool(f.ca...)
+		if err != nil {
+			add(f.caKey, "%v", err)
+			ok = false
+		}
+		pool = p
 	}
-	if _, err := LoadCertPool(file); err != nil {
-		add(key, "%v", err)
+	var pair *tls.Certificate
+	if f.cert != "" || f.key != "" {
+		kp, err := tlsfiles.KeyPair(f.cert, f.key)
+		if err != nil {
+			addPairError(add, f.certKey, f.keyKey, f.key, err)
+			ok = false
+		}
+		pair = &kp
+	}
+	if !ok {
+		return nil
+	}
+	return tlsfiles.Client(pool, pair)
+}
+
+// addPairError adds tlsfiles.KeyPair's error: an unreadable key file under keyKey, anything
+// else (an unreadable certificate, a pair that does not match) under certKey.
+func addPairError(add func(key, format string, args ...any), certKey, keyKey, keyFile string, err error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		k := certKey
+		var pe *fs.PathError
+		if errors.As(e, &pe) && pe.Path == keyFile {
+			k = keyKey
+		}
+		add(k, "%v", e)
 	}
 }
 
-func checkPair(section, certFile, keyFile string, optional bool, add func(key, format string, args ...any)) {
-	if certFile == "" && keyFile == "" && optional {
-		return
-	}
-	bad := false
-	if certFile == "" {
-		add(section+".client_cert_file", "must be set")
-		bad = true
-	} else if _, err := os.Stat(certFile); err != nil {
-		add(section+".client_cert_file", "%v", err)
-		bad = true
-	}
-	if keyFile == "" {
-		add(section+".client_key_file", "must be set")
-		bad = true
-	} else if _, err := os.Stat(keyFile); err != nil {
-		add(section+".client_key_file", "%v", err)
-		bad = true
-	}
-	if !bad {
-		if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-			add(section+".client_cert_file", "does not pair with %s.client_key_file: %v", section, err)
+// checkPair reports whether both files of a client certificate are set and exist, adding a
+// problem under section.client_cert_file / section.client_key_file otherwise.
+func checkPair(section, certFile, keyFile string, add func(key, format string, args ...any)) bool {
+	ok := true
+	for _, f := range []struct{ key, file string }{{section + ".client_cert_file", certFile}, {section + ".client_key_file", keyFile}} {
+		if f.file == "" {
+			add(f.key, "must be set")
+			ok = false
+		} else if _, err := os.Stat(f.file); err != nil {
+			add(f.key, "%v", err)
+			ok = false
 		}
 	}
-}
-
-// LoadSigner reads a file holding exactly one PEM private key (RSA, ECDSA or ed25519) as an
-// SSH signer.
-func LoadSigner(file string) (ssh.Signer, error) {
-	signers, err := LoadSigners(file)
-	if err != nil {
-		return nil, err
-	}
-	if len(signers) != 1 {
-		return nil, fmt.Errorf("holds %d private keys; one is expected", len(signers))
-	}
-	return signers[0], nil
+	return ok
 }
 
 // LoadSigners reads every PEM private key in a file, in order. The job renders a list of keys
@@ -358,6 +429,11 @@ func LoadSigners(file string) ([]ssh.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseSigners(data)
+}
+
+// parseSigners parses every PEM private key in data, in order.
+func parseSigners(data []byte) ([]ssh.Signer, error) {
 	var signers []ssh.Signer
 	rest := data
 	for {
@@ -392,21 +468,6 @@ func parseSigner(block []byte) (ssh.Signer, error) {
 	return s, nil
 }
 
-// LoadCertPool reads one or more PEM certificates into a pool.
-func LoadCertPool(files ...string) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		if !pool.AppendCertsFromPEM(data) {
-			return nil, errors.New("no PEM certificate in file")
-		}
-	}
-	return pool, nil
-}
-
 // algorithmKeys are the four allowed_* keys with the kind each lists.
 var algorithmKeys = []struct {
 	key  string
@@ -438,30 +499,4 @@ func (c *Config) resolveAlgorithms() (map[sshalgo.Kind][]string, []string, []err
 		use[a.kind] = names
 	}
 	return use, warnings, errs
-}
-
-// Warnings lists what the proxy tolerates but an operator should fix: algorithm names it
-// ignores, and a configuration under which every login is refused. One line each, naming the
-// key. -check-config prints them (and still succeeds); the proxy logs them at start.
-func (c *Config) Warnings() []string {
-	_, warnings, _ := c.resolveAlgorithms()
-	if !c.EnableCFAuth && !c.EnableDiegoAuth && len(c.StaticTargets) == 0 {
-		warnings = append(warnings, "enable_cf_auth: no login scheme is enabled (enable_cf_auth and enable_diego_auth are false and there are no static_targets); every login is refused")
-	}
-	return warnings
-}
-
-// SSHConfig returns the ciphers, MACs and key exchanges to offer (sshalgo's defaults for an
-// empty list; unknown names dropped). The config must have passed Validate.
-func (c *Config) SSHConfig() ssh.Config {
-	use, _, _ := c.resolveAlgorithms()
-	return ssh.Config{Ciphers: use[sshalgo.Cipher], MACs: use[sshalgo.MAC], KeyExchanges: use[sshalgo.KeyExchange]}
-}
-
-// HostKeyAlgorithms returns the signature algorithms the host keys may be offered with
-// (sshalgo's defaults for an empty allowed_host_key_algorithms). The config must have passed
-// Validate.
-func (c *Config) HostKeyAlgorithms() []string {
-	use, _, _ := c.resolveAlgorithms()
-	return use[sshalgo.HostKey]
 }

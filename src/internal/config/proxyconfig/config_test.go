@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"os"
@@ -101,18 +102,20 @@ static_targets: []
 		Expect(os.WriteFile(p, []byte(good()), 0o600)).To(Succeed())
 		cfg, err := proxyconfig.Load(p)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(validate(cfg)).To(BeEmpty())
 		Expect(cfg.IdleConnectionTimeout).To(Equal(5 * time.Minute))
 		Expect(cfg.CommunicationTimeout).To(Equal(3 * time.Second))
 		Expect(cfg.HandshakeTimeout).To(Equal(120 * time.Second))
 		Expect(cfg.BBS.ClientCertFile).To(Equal(crt))
-		tc, err := cfg.BackendTLS()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(tc.Certificates).To(HaveLen(1))
-		Expect(tc.RootCAs).NotTo(BeNil())
-		s, err := proxyconfig.LoadSigner(edKey)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(s.PublicKey().Type()).To(Equal(ssh.KeyAlgoED25519))
+		r := resolved(cfg)
+		for _, tc := range []*tls.Config{r.BackendTLS, r.BBSTLS} {
+			Expect(tc.Certificates).To(HaveLen(1))
+			Expect(tc.RootCAs).NotTo(BeNil())
+		}
+		Expect(r.UAATLS).NotTo(BeNil())
+		Expect(r.CCTLS).NotTo(BeNil())
+		Expect(r.HostKeys).To(HaveLen(2))
+		Expect(r.HostKeys[1].PublicKey().Type()).To(Equal(ssh.KeyAlgoED25519))
 	})
 
 	It("reads every PEM key of a key file, and names a broken one by its position", func() {
@@ -127,8 +130,6 @@ static_targets: []
 		Expect(signers).To(HaveLen(2))
 		Expect(signers[0].PublicKey().Type()).To(Equal(ssh.KeyAlgoRSA))
 		Expect(signers[1].PublicKey().Type()).To(Equal(ssh.KeyAlgoED25519))
-		_, err = proxyconfig.LoadSigner(both)
-		Expect(err).To(MatchError("holds 2 private keys; one is expected"))
 
 		broken := filepath.Join(dir, "broken")
 		bad := pem.EncodeToMemory(&pem.Block{Type: "OPENSSH PRIVATE KEY", Bytes: []byte("junk")})
@@ -169,7 +170,7 @@ static_targets: []
 		).Replace(good())
 		cfg, err := proxyconfig.Parse([]byte(bad))
 		Expect(err).NotTo(HaveOccurred())
-		lines := errorStrings(cfg.Validate())
+		lines := errorStrings(validate(cfg))
 		Expect(lines).To(ContainElements(
 			HavePrefix("address: "),
 			Equal("host_key_files[1]: not a PEM private key"),
@@ -194,7 +195,7 @@ static_targets: []
 		Expect(d.DebugAddress).To(BeEmpty())
 		cfg, err := proxyconfig.Parse([]byte(strings.Replace(good(), "log_level: debug", "log_level: debug\nlog_time_format: rfc3339\ndebug_address: 127.0.0.1:17016", 1)))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(validate(cfg)).To(BeEmpty())
 		Expect(cfg.LogTimeFormat).To(Equal("rfc3339"))
 		Expect(cfg.DebugAddress).To(Equal("127.0.0.1:17016"))
 	})
@@ -202,7 +203,7 @@ static_targets: []
 	It("requires host keys and BBS TLS", func() {
 		cfg, err := proxyconfig.Parse([]byte("backends_tls: {allow_plaintext_fallback: true}\n"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(errorStrings(cfg.Validate())).To(ContainElements(
+		Expect(errorStrings(validate(cfg))).To(ContainElements(
 			HavePrefix("host_key_files: "),
 			HavePrefix("bbs.address: "),
 			HavePrefix("bbs.ca_cert_file: "),
@@ -214,8 +215,8 @@ static_targets: []
 	It("accepts every login scheme off (as upstream) with a warning, and needs no BBS then", func() {
 		cfg, err := proxyconfig.Parse([]byte(fmt.Sprintf("host_key_files: [%s]\nenable_cf_auth: false\nenable_diego_auth: false\n", edKey)))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg.Validate()).To(BeEmpty())
-		Expect(cfg.Warnings()).To(ConsistOf(HavePrefix("enable_cf_auth: no login scheme is enabled")))
+		Expect(validate(cfg)).To(BeEmpty())
+		Expect(resolved(cfg).Warnings).To(ConsistOf(HavePrefix("enable_cf_auth: no login scheme is enabled")))
 	})
 
 	Describe("algorithm lists", func() {
@@ -227,25 +228,29 @@ static_targets: []
 
 		It("uses the named defaults when unset: no SHA-1, no NIST-curve key exchange, ETM MACs only", func() {
 			cfg := parse("")
-			Expect(cfg.Validate()).To(BeEmpty())
-			Expect(cfg.Warnings()).To(HaveLen(1)) // only the "no login scheme" one
-			sc := cfg.SSHConfig()
+			Expect(validate(cfg)).To(BeEmpty())
+			Expect(resolved(cfg).Warnings).To(HaveLen(1)) // only the "no login scheme" one
+			sc := resolved(cfg).SSH
 			Expect(sc.KeyExchanges).To(Equal([]string{"mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org", "diffie-hellman-group16-sha512"}))
 			Expect(sc.Ciphers).To(Equal([]string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes256-ctr", "aes192-ctr", "aes128-ctr"}))
 			Expect(sc.MACs).To(Equal([]string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"}))
-			Expect(cfg.HostKeyAlgorithms()).To(Equal([]string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}))
+			// The host keys are offered with sshalgo's default host key algorithms only.
+			keys := resolved(cfg).HostKeys
+			Expect(keys).To(HaveLen(2))
+			Expect(keys[0].(ssh.MultiAlgorithmSigner).Algorithms()).To(Equal([]string{"rsa-sha2-512", "rsa-sha2-256"}))
+			Expect(keys[1].(ssh.MultiAlgorithmSigner).Algorithms()).To(Equal([]string{"ssh-ed25519"}))
 		})
 
 		It("drops names x/crypto does not implement, with one warning line per key, and keeps the rest in order", func() {
 			cfg := parse("allowed_ciphers: [aes256-ctr, rot13-cbc, aes128-gcm@openssh.com, twofish-ctr]\n" +
 				"allowed_key_exchanges: [curve25519-sha256@libssh.org, sntrup761x25519-sha512@openssh.com]\nallowed_macs: [hmac-sha1]\n")
-			Expect(errorStrings(cfg.Validate())).NotTo(ContainElement(HavePrefix("allowed_")))
-			Expect(cfg.Warnings()).To(HaveExactElements(
+			Expect(errorStrings(validate(cfg))).NotTo(ContainElement(HavePrefix("allowed_")))
+			Expect(resolved(cfg).Warnings).To(HaveExactElements(
 				`allowed_ciphers: ignoring ciphers not implemented by golang.org/x/crypto/ssh: "rot13-cbc", "twofish-ctr"`,
 				`allowed_key_exchanges: ignoring key exchange not implemented by golang.org/x/crypto/ssh: "sntrup761x25519-sha512@openssh.com"`,
 				HavePrefix("enable_cf_auth: no login scheme is enabled"),
 			))
-			sc := cfg.SSHConfig()
+			sc := resolved(cfg).SSH
 			Expect(sc.Ciphers).To(Equal([]string{"aes256-ctr", "aes128-gcm@openssh.com"}))
 			Expect(sc.KeyExchanges).To(Equal([]string{"curve25519-sha256@libssh.org"}))
 			Expect(sc.MACs).To(Equal([]string{"hmac-sha1"}), "an insecure name the operator lists is theirs to choose")
@@ -253,13 +258,13 @@ static_targets: []
 
 		It("is fatal when no host key can sign with the listed host key algorithms", func() {
 			cfg := parse("allowed_host_key_algorithms: [ecdsa-sha2-nistp256, made-up]\n")
-			Expect(errorStrings(cfg.Validate())).To(ConsistOf(
+			Expect(errorStrings(validate(cfg))).To(ConsistOf(
 				"allowed_host_key_algorithms: none of the host keys (ssh-rsa, ssh-ed25519) can sign with any of ecdsa-sha2-nistp256"))
 		})
 
 		It("is fatal only for a list with no usable name, naming the key", func() {
 			cfg := parse("allowed_host_key_algorithms: [ssh-foo]\nallowed_key_exchanges: [\"\"]\n")
-			Expect(errorStrings(cfg.Validate())).To(ConsistOf(
+			Expect(errorStrings(validate(cfg))).To(ConsistOf(
 				HavePrefix(`allowed_host_key_algorithms: no listed host key algorithm is implemented ("ssh-foo")`),
 				HavePrefix(`allowed_key_exchanges: no listed key exchange is implemented ("")`),
 			))
@@ -270,6 +275,6 @@ static_targets: []
 		cfg, err := proxyconfig.Parse(nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cfg.Address).To(Equal("0.0.0.0:2222"))
-		Expect(cfg.Validate()).NotTo(BeEmpty())
+		Expect(validate(cfg)).NotTo(BeEmpty())
 	})
 })

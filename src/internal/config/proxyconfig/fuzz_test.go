@@ -28,7 +28,8 @@ func FuzzParse(f *testing.F) {
 		c.BackendsTLS.CACertFiles, c.BackendsTLS.ClientCertFile, c.BackendsTLS.ClientKeyFile = nil, "", ""
 		c.Metrics.CertFile, c.Metrics.KeyFile = "", ""
 		c.StaticTargets = nil
-		for _, e := range c.Validate() {
+		_, errs := c.Resolve()
+		for _, e := range errs {
 			msg := e.Error()
 			if strings.Contains(msg, "\n") || !strings.Contains(msg, ": ") {
 				t.Fatalf("problem is not one line naming a key: %q", msg)

@@ -1,14 +1,13 @@
 package proxyconfig
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/app-ssh/app-ssh/internal/limits"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
+	"github.com/app-ssh/app-ssh/internal/tlsfiles"
 )
 
 // Hardening holds the pre-authentication limits, liveness, PROXY protocol, drain, metrics and
@@ -93,7 +92,9 @@ func DefaultHardening() Hardening {
 	}
 }
 
-func (h *Hardening) validate(add func(key, format string, args ...any)) {
+// resolve checks the hardening keys and fills r's penalty config, PROXY protocol policy and
+// metrics TLS.
+func (h *Hardening) resolve(r *Resolved, add func(key, format string, args ...any)) {
 	if h.PreauthIdleTimeout < 0 {
 		add("preauth_idle_timeout", "must not be negative")
 	}
@@ -128,10 +129,14 @@ func (h *Hardening) validate(add func(key, format string, args ...any)) {
 	if p.Overflow != "permissive" && p.Overflow != "deny-all" {
 		add("per_source_penalties.overflow", "%q is not permissive or deny-all", p.Overflow)
 	}
+	r.Penalties = limits.PenaltyConfig{AuthFail: p.AuthFail, Min: p.Min, Max: p.Max, MaxSources: p.MaxSources,
+		DenyAllOnOverflow: p.Overflow == "deny-all"}
 	for i, s := range h.PerSourcePenaltyExemptList {
-		if _, err := proxyproto.ParsePrefix(s); err != nil {
+		pf, err := proxyproto.ParsePrefix(s)
+		if err != nil {
 			add(fmt.Sprintf("per_source_penalty_exempt_list[%d]", i), "%v", err)
 		}
+		r.Penalties.Exempt = append(r.Penalties.Exempt, pf)
 	}
 	if h.Keepalive.Interval < 0 {
 		add("keepalive.interval", "must not be negative (0 = off)")
@@ -139,13 +144,21 @@ func (h *Hardening) validate(add func(key, format string, args ...any)) {
 	if h.Keepalive.Interval > 0 && h.Keepalive.CountMax < 1 {
 		add("keepalive.count_max", "must be at least 1 when keepalive.interval is set")
 	}
+	cidrsOK := true
 	for i, s := range h.ProxyProtocol.AllowedCIDRs {
 		if _, err := proxyproto.ParsePrefix(s); err != nil {
 			add(fmt.Sprintf("proxy_protocol.allowed_cidrs[%d]", i), "%v", err)
+			cidrsOK = false
 		}
 	}
 	if h.ProxyProtocol.Enabled && len(h.ProxyProtocol.AllowedCIDRs) == 0 {
 		add("proxy_protocol.allowed_cidrs", "at least one CIDR is required when proxy_protocol.enabled is true")
+	} else if h.ProxyProtocol.Enabled && cidrsOK {
+		pol, err := proxyproto.NewPolicy(h.ProxyProtocol.AllowedCIDRs)
+		if err != nil {
+			add("proxy_protocol.allowed_cidrs", "%v", err)
+		}
+		r.ProxyProtocol = pol
 	}
 	if !h.ProxyProtocol.Enabled && len(h.ProxyProtocol.AllowedCIDRs) > 0 {
 		add("proxy_protocol.allowed_cidrs", "only meaningful when proxy_protocol.enabled is true")
@@ -162,46 +175,21 @@ func (h *Hardening) validate(add func(key, format string, args ...any)) {
 	if m.CertFile != "" || m.KeyFile != "" {
 		if m.Address == "" {
 			add("metrics.cert_file", "only meaningful when metrics.address is set")
-		} else {
-			checkPair("metrics", m.CertFile, m.KeyFile, false, func(key, format string, args ...any) {
-				// checkPair names client_*; the metrics keys are cert_file / key_file.
-				switch key {
-				case "metrics.client_cert_file":
-					key = "metrics.cert_file"
-				case "metrics.client_key_file":
-					key = "metrics.key_file"
-				}
-				add(key, format, args...)
-			})
+			return
+		}
+		ok := true
+		for _, f := range []struct{ key, file string }{{"metrics.cert_file", m.CertFile}, {"metrics.key_file", m.KeyFile}} {
+			if f.file == "" {
+				add(f.key, "must be set")
+				ok = false
+			}
+		}
+		if ok {
+			tlsCfg, err := tlsfiles.Server(m.CertFile, m.KeyFile)
+			if err != nil {
+				addPairError(add, "metrics.cert_file", "metrics.key_file", m.KeyFile, err)
+			}
+			r.MetricsTLS = tlsCfg
 		}
 	}
-}
-
-// PenaltyConfig converts per_source_penalties and the exempt list for limits.NewPenalties
-// (call after Validate).
-func (h *Hardening) PenaltyConfig() limits.PenaltyConfig {
-	p := h.PerSourcePenalties
-	cfg := limits.PenaltyConfig{AuthFail: p.AuthFail, Min: p.Min, Max: p.Max, MaxSources: p.MaxSources,
-		DenyAllOnOverflow: p.Overflow == "deny-all"}
-	for _, s := range h.PerSourcePenaltyExemptList {
-		if pf, err := proxyproto.ParsePrefix(s); err == nil {
-			cfg.Exempt = append(cfg.Exempt, pf)
-		}
-	}
-	return cfg
-}
-
-// ExemptPrefixes is per_source_penalty_exempt_list parsed (invalid entries skipped).
-func (h *Hardening) ExemptPrefixes() []netip.Prefix { return h.PenaltyConfig().Exempt }
-
-// MetricsTLS is the metrics endpoint's server TLS config, or nil for plain HTTP.
-func (h *Hardening) MetricsTLS() (*tls.Config, error) {
-	if h.Metrics.CertFile == "" {
-		return nil, nil
-	}
-	kp, err := tls.LoadX509KeyPair(h.Metrics.CertFile, h.Metrics.KeyFile)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{Certificates: []tls.Certificate{kp}, MinVersion: tls.VersionTLS12}, nil
 }

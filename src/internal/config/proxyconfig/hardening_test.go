@@ -18,7 +18,7 @@ var _ = Describe("hardening settings", func() {
 		c, err := proxyconfig.Parse([]byte(yml))
 		Expect(err).NotTo(HaveOccurred())
 		var out []string
-		for _, e := range errorStrings(c.Validate()) {
+		for _, e := range errorStrings(validate(c)) {
 			for _, k := range []string{"preauth_idle_timeout", "max_auth_tries", "max_connections", "max_unauthenticated_connections",
 				"per_source_penalt", "keepalive.", "proxy_protocol.", "drain_timeout", "metrics."} {
 				if len(e) >= len(k) && e[:len(k)] == k {
@@ -42,7 +42,7 @@ var _ = Describe("hardening settings", func() {
 		Expect(d.ProxyProtocol.Enabled).To(BeFalse())
 		Expect(d.Keepalive.Interval).To(Equal(30 * time.Second))
 		Expect(d.Metrics.Address).To(BeEmpty())
-		Expect(d.PenaltyConfig().Exempt).To(Equal([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}))
+		Expect(resolvedHardening(&d).Penalties.Exempt).To(Equal([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}))
 		Expect(hardeningErrors("")).To(BeEmpty())
 	})
 
@@ -71,7 +71,7 @@ audit_log_file: /tmp/audit.log
 		Expect(c.Keepalive).To(Equal(proxyconfig.Keepalive{Interval: 3 * time.Second, CountMax: 2}))
 		Expect(c.ProxyProtocol.AllowedCIDRs).To(Equal([]string{"10.1.0.0/16"}))
 		Expect(c.AuditLogFile).To(Equal("/tmp/audit.log"))
-		pc := c.PenaltyConfig()
+		pc := resolvedHardening(c).Penalties
 		Expect(pc.DenyAllOnOverflow).To(BeTrue())
 		Expect(pc.MaxSources).To(Equal(9))
 		Expect(pc.Exempt).To(Equal([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32")}))
@@ -116,7 +116,7 @@ metrics: {address: "nope", cert_file: /does/not/exist, key_file: /nor/this}
 		}
 		c, err := proxyconfig.Parse([]byte("max_connection_duration: -1s"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(errorStrings(c.Validate())).To(ContainElement("max_connection_duration: must not be negative (0 = no limit)"))
+		Expect(errorStrings(validate(c))).To(ContainElement("max_connection_duration: must not be negative (0 = no limit)"))
 		Expect(hardeningErrors("proxy_protocol: {allowed_cidrs: [10.0.0.0/8]}")).To(
 			ConsistOf("proxy_protocol.allowed_cidrs: only meaningful when proxy_protocol.enabled is true"))
 		Expect(hardeningErrors("proxy_protocol: {enabled: true, allowed_cidrs: [10.0.0.0/40]}")).To(
@@ -134,14 +134,13 @@ metrics: {address: "nope", cert_file: /does/not/exist, key_file: /nor/this}
 		crt, key, err := kp.WriteFiles(dir, "metrics")
 		Expect(err).NotTo(HaveOccurred())
 		c := proxyconfig.Default()
-		Expect(c.MetricsTLS()).To(BeNil())
+		Expect(resolvedHardening(&c).MetricsTLS).To(BeNil())
 		c.Metrics = proxyconfig.Metrics{Address: "127.0.0.1:0", CertFile: crt, KeyFile: key}
 		Expect(hardeningErrors("metrics: {address: '127.0.0.1:0', cert_file: " + crt + ", key_file: " + key + "}")).To(BeEmpty())
-		t, err := c.MetricsTLS()
-		Expect(err).NotTo(HaveOccurred())
+		t := resolvedHardening(&c).MetricsTLS
 		Expect(t.Certificates).To(HaveLen(1))
-		c.Metrics.KeyFile = filepath.Join(dir, "missing")
-		_, err = c.MetricsTLS()
-		Expect(err).To(HaveOccurred())
+		missing := filepath.Join(dir, "missing")
+		Expect(hardeningErrors("metrics: {address: '127.0.0.1:0', cert_file: " + crt + ", key_file: " + missing + "}")).To(
+			ConsistOf(ContainSubstring(missing)))
 	})
 })

@@ -1,7 +1,6 @@
 package proxyconfig
 
 import (
-	"crypto/tls"
 	"net"
 	"os"
 )
@@ -25,7 +24,11 @@ func DefaultLoggregator() Loggregator {
 	return Loggregator{Address: "localhost:3458", SourceID: "ssh_proxy"}
 }
 
-func (l *Loggregator) validate(add func(key, format string, args ...any)) {
+// loggregatorServerName is the name the Loggregator agent's certificate carries.
+const loggregatorServerName = "metron"
+
+// resolve checks the loggregator keys and loads the mutual TLS config for the agent.
+func (l *Loggregator) resolve(r *Resolved, add func(key, format string, args ...any)) {
 	if !l.Enabled {
 		return
 	}
@@ -35,25 +38,30 @@ func (l *Loggregator) validate(add func(key, format string, args ...any)) {
 	if l.SourceID == "" {
 		add("loggregator.source_id", "must not be empty when loggregator.enabled is true")
 	}
-	readable := func(key, file string) bool {
-		if file == "" {
-			add(key, "must be set when loggregator.enabled is true")
-			return false
+	set := true
+	for _, f := range []struct{ key, file string }{{"loggregator.ca_cert_file", l.CACertFile},
+		{"loggregator.cert_file", l.CertFile}, {"loggregator.key_file", l.KeyFile}} {
+		if f.file == "" {
+			add(f.key, "must be set when loggregator.enabled is true")
+			set = false
 		}
-		if _, err := os.ReadFile(file); err != nil {
-			add(key, "%v", err)
-			return false
-		}
-		return true
 	}
-	if readable("loggregator.ca_cert_file", l.CACertFile) {
-		checkCA("loggregator.ca_cert_file", l.CACertFile, add)
-	}
-	certOK := readable("loggregator.cert_file", l.CertFile)
-	keyOK := readable("loggregator.key_file", l.KeyFile)
-	if certOK && keyOK {
-		if _, err := tls.LoadX509KeyPair(l.CertFile, l.KeyFile); err != nil {
-			add("loggregator.cert_file", "does not pair with loggregator.key_file: %v", err)
+	if !set { // still name what is wrong with the files that are set
+		if l.CACertFile != "" {
+			clientTLS(add, tlsFiles{caKey: "loggregator.ca_cert_file", ca: []string{l.CACertFile}})
 		}
+		for _, f := range []struct{ key, file string }{{"loggregator.cert_file", l.CertFile}, {"loggregator.key_file", l.KeyFile}} {
+			if f.file != "" {
+				if _, err := os.ReadFile(f.file); err != nil {
+					add(f.key, "%v", err)
+				}
+			}
+		}
+		return
+	}
+	if cfg := clientTLS(add, tlsFiles{caKey: "loggregator.ca_cert_file", ca: []string{l.CACertFile},
+		certKey: "loggregator.cert_file", keyKey: "loggregator.key_file", cert: l.CertFile, key: l.KeyFile}); cfg != nil {
+		cfg.ServerName = loggregatorServerName
+		r.LoggregatorTLS = cfg
 	}
 }

@@ -30,7 +30,7 @@ var _ = Describe("the loggregator section", func() {
 		cfg := proxyconfig.Default()
 		cfg.Loggregator = l
 		var out []string
-		for _, e := range cfg.Validate() {
+		for _, e := range validate(&cfg) {
 			if s := e.Error(); len(s) > 12 && s[:12] == "loggregator." {
 				out = append(out, s)
 			}
@@ -74,8 +74,8 @@ var _ = Describe("the loggregator section", func() {
 		Expect(validate(proxyconfig.Loggregator{Enabled: true, Address: "localhost", SourceID: "ssh_proxy",
 			CACertFile: key, CertFile: crt, KeyFile: caFile})).To(ConsistOf(
 			HavePrefix("loggregator.address: "),
-			"loggregator.ca_cert_file: no PEM certificate in file",
-			HavePrefix("loggregator.cert_file: does not pair with loggregator.key_file: "),
+			"loggregator.ca_cert_file: "+key+": no PEM certificate in file",
+			HavePrefix("loggregator.cert_file: certificate "+crt+" does not pair with key "+caFile+": "),
 		))
 	})
 })

@@ -1,7 +1,6 @@
 package proxyconfig
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -52,27 +51,27 @@ func ValidStaticTargetName(s string) bool {
 	return true
 }
 
-// Signer loads the key the proxy logs in to the target's instances with.
-func (t StaticTarget) Signer() (ssh.Signer, error) {
-	if t.PrivateKey != "" {
-		return parseSigner([]byte(t.PrivateKey))
+// loginKey reads the PEM key the proxy logs in to the target's instances with (inline or from
+// its file) and checks that it parses as one private key.
+func (t StaticTarget) loginKey() ([]byte, error) {
+	data := []byte(t.PrivateKey)
+	if t.PrivateKey == "" {
+		var err error
+		if data, err = os.ReadFile(t.PrivateKeyFile); err != nil {
+			return nil, err
+		}
 	}
-	if t.PrivateKeyFile == "" {
-		return nil, errors.New("no private key")
+	if _, err := parseSigner(data); err != nil {
+		return nil, err
 	}
-	return LoadSigner(t.PrivateKeyFile)
+	if signers, err := parseSigners(data); err != nil || len(signers) != 1 {
+		return nil, fmt.Errorf("holds %d private keys; one is expected", len(signers))
+	}
+	return data, nil
 }
 
-// PrivateKeyPEM returns the PEM text of the login key (inline or read from its file).
-func (t StaticTarget) PrivateKeyPEM() ([]byte, error) {
-	if t.PrivateKey != "" {
-		return []byte(t.PrivateKey), nil
-	}
-	return os.ReadFile(t.PrivateKeyFile)
-}
-
-// ParsedAuthorizedKeys parses AuthorizedKeys; the error names the first bad line by position.
-func (t StaticTarget) ParsedAuthorizedKeys() ([]ssh.PublicKey, error) {
+// parsedAuthorizedKeys parses AuthorizedKeys; the error names the first bad line by position.
+func (t StaticTarget) parsedAuthorizedKeys() ([]ssh.PublicKey, error) {
 	keys := make([]ssh.PublicKey, 0, len(t.AuthorizedKeys))
 	for i, line := range t.AuthorizedKeys {
 		k, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(line))
@@ -87,14 +86,25 @@ func (t StaticTarget) ParsedAuthorizedKeys() ([]ssh.PublicKey, error) {
 	return keys, nil
 }
 
-// ValidateStaticTargets checks every entry and returns one error per problem, each naming its
-// key as static_targets[i].<key>. passwordAuth says whether the diego credentials are accepted
+// ResolvedStaticTarget is a static target with its keys read and parsed.
+type ResolvedStaticTarget struct {
+	StaticTarget
+	// Keys are AuthorizedKeys parsed; LoginKeyPEM is the login key's PEM text (inline or
+	// read from its file), checked to parse.
+	Keys        []ssh.PublicKey
+	LoginKeyPEM []byte
+}
+
+// ResolveStaticTargets checks every entry, reads and parses its keys, and returns one error
+// per problem, each naming its key as static_targets[i].<key>. passwordAuth says whether the diego credentials are accepted
 // as a password for static targets (enable_diego_auth); without it a target needs
 // authorized_keys, or nobody could ever reach it.
-func ValidateStaticTargets(targets []StaticTarget, passwordAuth bool) []error {
+func ResolveStaticTargets(targets []StaticTarget, passwordAuth bool) ([]ResolvedStaticTarget, []error) {
 	var errs []error
+	out := make([]ResolvedStaticTarget, 0, len(targets))
 	seen := make(map[string]int, len(targets))
 	for i, t := range targets {
+		rt := ResolvedStaticTarget{StaticTarget: t}
 		key := func(k string) string { return fmt.Sprintf("static_targets[%d].%s", i, k) }
 		add := func(k, format string, args ...any) {
 			errs = append(errs, fmt.Errorf("%s: %s", key(k), fmt.Sprintf(format, args...)))
@@ -132,24 +142,32 @@ func ValidateStaticTargets(targets []StaticTarget, passwordAuth bool) []error {
 			add("private_key_file", "set either private_key_file or private_key, not both")
 		case t.PrivateKey == "" && t.PrivateKeyFile == "":
 			add("private_key_file", "must be set (or private_key): the key the proxy logs in to the instances with")
-		case t.PrivateKey != "":
-			if _, err := t.Signer(); err != nil {
-				add("private_key", "%v", err)
-			}
 		default:
-			if _, err := t.Signer(); err != nil {
-				add("private_key_file", "%v", err)
+			pemKey, err := t.loginKey()
+			k := "private_key_file"
+			if t.PrivateKey != "" {
+				k = "private_key"
 			}
+			if err != nil {
+				add(k, "%v", err)
+			}
+			rt.LoginKeyPEM = pemKey
 		}
 		if strings.ContainsAny(t.User, " \t\r\n") {
 			add("user", "must not contain white space")
 		}
-		if _, err := t.ParsedAuthorizedKeys(); err != nil {
+		keys, err := t.parsedAuthorizedKeys()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s%v", key(""), err))
 		}
+		rt.Keys = keys
 		if len(t.AuthorizedKeys) == 0 && !passwordAuth {
 			add("authorized_keys", "empty and enable_diego_auth is false: no one could log in to %q", t.Name)
 		}
+		out = append(out, rt)
 	}
-	return errs
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
 }

@@ -40,19 +40,16 @@ var _ = Describe("static targets", func() {
 	})
 
 	It("accepts a complete entry, with the key inline or in a file", func() {
-		Expect(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{good}, false)).To(BeEmpty())
+		Expect(staticErrors([]proxyconfig.StaticTarget{good}, false)).To(BeEmpty())
 		inline := good
 		inline.Name, inline.PrivateKeyFile, inline.PrivateKey = "db", "", keyPEM
 		inline.AuthorizedKeys = nil
-		Expect(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{good, inline}, true)).To(BeEmpty())
-		s, err := inline.Signer()
-		Expect(err).NotTo(HaveOccurred())
-		f, err := good.Signer()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(s.PublicKey().Marshal()).To(Equal(f.PublicKey().Marshal()))
-		keys, err := good.ParsedAuthorizedKeys()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(keys).To(HaveLen(1))
+		rs, errs := proxyconfig.ResolveStaticTargets([]proxyconfig.StaticTarget{good, inline}, true)
+		Expect(errs).To(BeEmpty())
+		Expect(rs[0].LoginKeyPEM).To(Equal([]byte(keyPEM)), "read from private_key_file")
+		Expect(rs[1].LoginKeyPEM).To(Equal([]byte(keyPEM)))
+		Expect(rs[0].Keys).To(HaveLen(1))
+		Expect(rs[1].Keys).To(BeEmpty())
 	})
 
 	It("names every problem with its key, one line each", func() {
@@ -62,7 +59,7 @@ var _ = Describe("static targets", func() {
 			{Name: "web", PrivateKey: "junk", PrivateKeyFile: keyFile},
 			{Name: "web"},
 		}
-		errs := errorStrings(proxyconfig.ValidateStaticTargets(bad, false))
+		errs := errorStrings(staticErrors(bad, false))
 		Expect(errs).To(ConsistOf(
 			HavePrefix("static_targets[0].name: "),
 			HavePrefix("static_targets[0].instances[0]: "),
@@ -89,7 +86,7 @@ var _ = Describe("static targets", func() {
 	It("reports a broken inline key under private_key without echoing it", func() {
 		t := good
 		t.PrivateKeyFile, t.PrivateKey = "", "-----BEGIN OPENSSH PRIVATE KEY-----\nsecretstuff\n-----END OPENSSH PRIVATE KEY-----\n"
-		errs := errorStrings(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{t}, false))
+		errs := errorStrings(staticErrors([]proxyconfig.StaticTarget{t}, false))
 		Expect(errs).To(ConsistOf(HavePrefix("static_targets[0].private_key: ")))
 		Expect(errs[0]).NotTo(ContainSubstring("secretstuff"))
 	})
@@ -101,7 +98,7 @@ var _ = Describe("static targets", func() {
 		Expect(err).NotTo(HaveOccurred())
 		t := good
 		t.PrivateKeyFile, t.PrivateKey = "", string(pem.EncodeToMemory(b))
-		Expect(errorStrings(proxyconfig.ValidateStaticTargets([]proxyconfig.StaticTarget{t}, false))).To(
+		Expect(errorStrings(staticErrors([]proxyconfig.StaticTarget{t}, false))).To(
 			ConsistOf("static_targets[0].private_key: private key is encrypted with a passphrase"))
 	})
 
@@ -142,7 +139,7 @@ var _ = Describe("static targets in the config file", func() {
   - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice
 `)))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(validate(cfg)).To(BeEmpty())
 		Expect(cfg.UsesBBS()).To(BeFalse())
 		Expect(cfg.StaticTargets).To(HaveLen(1))
 		Expect(cfg.StaticTargets[0].Instances).To(Equal([]string{"127.0.0.1:2022"}))
@@ -156,7 +153,7 @@ var _ = Describe("static targets in the config file", func() {
 	It("still wants the BBS when diego authentication is on next to static targets", func() {
 		cfg, err := proxyconfig.Parse([]byte(file("enable_diego_auth: true\ndiego_credentials: pw\nstatic_targets:\n- name: web\n  instances: [127.0.0.1:2022]\n  host_fingerprint: \"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\"\n  private_key_file: " + loginKey + "\n")))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(errorStrings(cfg.Validate())).To(ConsistOf(
+		Expect(errorStrings(validate(cfg))).To(ConsistOf(
 			HavePrefix("bbs.address: "),
 			HavePrefix("bbs.ca_cert_file: "),
 			HavePrefix("bbs.client_cert_file: "),
@@ -167,7 +164,7 @@ var _ = Describe("static targets in the config file", func() {
 	It("starts a proxy with no login scheme at all (as upstream), warning that every login is refused", func() {
 		cfg, err := proxyconfig.Parse([]byte(file("")))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg.Validate()).To(BeEmpty())
-		Expect(cfg.Warnings()).To(ConsistOf(ContainSubstring("every login is refused")))
+		Expect(validate(cfg)).To(BeEmpty())
+		Expect(resolved(cfg).Warnings).To(ConsistOf(ContainSubstring("every login is refused")))
 	})
 })

@@ -191,6 +191,27 @@ func RestrictSigner(s ssh.Signer, allowed []string) (ssh.Signer, []string, error
 	return ms, algs, nil
 }
 
+// RestrictSigners restricts each key (RestrictSigner) and keeps those left with an allowed
+// algorithm; it is an error if none is.
+func RestrictSigners(keys []ssh.Signer, allowed []string) ([]ssh.Signer, error) {
+	var out []ssh.Signer
+	types := make([]string, len(keys))
+	for i, k := range keys {
+		types[i] = k.PublicKey().Type()
+		r, algs, err := RestrictSigner(k, allowed)
+		if err != nil {
+			return nil, err
+		}
+		if len(algs) > 0 {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("none of the host keys (%s) can sign with any of %s", strings.Join(types, ", "), strings.Join(allowed, ", "))
+	}
+	return out, nil
+}
+
 func plural(kind Kind, n int) string {
 	if n == 1 {
 		return kind.What()

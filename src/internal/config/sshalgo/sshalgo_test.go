@@ -104,3 +104,22 @@ func TestRestrictSigner(t *testing.T) {
 		t.Errorf("RSA under ed25519 only: %v %q %v", r, algs, err)
 	}
 }
+
+func TestRestrictSigners(t *testing.T) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sshalgo.RestrictSigners([]ssh.Signer{s}, []string{ssh.KeyAlgoRSASHA256, ssh.KeyAlgoED25519})
+	if err != nil || len(out) != 1 || !slices.Equal(out[0].(ssh.MultiAlgorithmSigner).Algorithms(), []string{ssh.KeyAlgoRSASHA256}) {
+		t.Errorf("RSA under rsa-sha2-256: %v %v", out, err)
+	}
+	if _, err := sshalgo.RestrictSigners([]ssh.Signer{s}, []string{ssh.KeyAlgoED25519}); err == nil ||
+		err.Error() != "none of the host keys (ssh-rsa) can sign with any of ssh-ed25519" {
+		t.Errorf("RSA under ed25519 only: %v", err)
+	}
+}
