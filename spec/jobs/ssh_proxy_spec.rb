@@ -22,6 +22,29 @@ RSpec.describe 'jobs/ssh_proxy' do
     YAML.safe_load(job.template('config/ssh_proxy.yml').render(props, consumes: consumes))
   end
 
+  # flat turns a config into {"a.b" => value}, with Go and template durations ("2m0s", "120s")
+  # as seconds.
+  def flat(h, prefix = nil)
+    h.each_with_object({}) do |(k, v), out|
+      key = [prefix, k].compact.join('.')
+      if v.is_a?(Hash)
+        out.merge!(flat(v, key))
+      else
+        out[key] = duration_seconds(v)
+      end
+    end
+  end
+
+  def duration_seconds(v)
+    return ":#{v}" if v.is_a?(Symbol)
+    return v.map { |e| duration_seconds(e) } if v.is_a?(Array)
+
+    m = v.is_a?(String) && v.match(/\A(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?\z/)
+    return v if !m || v.empty?
+
+    m[1].to_i * 3600 + m[2].to_i * 60 + m[3].to_f
+  end
+
   def file(path, props = base, consumes: [])
     job.template(path).render(props, consumes: consumes)
   end
@@ -163,6 +186,24 @@ RSpec.describe 'jobs/ssh_proxy' do
         'loggregator' => { 'enabled' => false, 'address' => 'localhost:3458', 'ca_cert_file' => '', 'cert_file' => '',
                            'key_file' => '', 'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx' }
       )
+    end
+
+    # proxyconfig.Default is what a config file is read over. It must be the job's defaults,
+    # except what the job derives from its VM or deployment (empty, i.e. off, in Go).
+    it 'agrees with ssh-proxy -print-defaults, except what the job derives from its VM or deployment' do
+      out, status = JobHelpers.run([JobHelpers.binary('ssh-proxy'), '-print-defaults'])
+      expect(status).to be_success, out
+      # Psych reads a plain scalar that starts with ':' (Go writes ::1/128 unquoted) as a Ruby
+      # Symbol; in YAML it is a string.
+      go = flat(YAML.safe_load(out, permitted_classes: [Symbol]))
+      rendered = flat(config)
+      derived = %w[host_key_files audit_log_file health_check_address debug_address uaa.token_url cc.internal_url
+                   bbs.address loggregator.instance_id]
+      derived.each do |k|
+        expect(go.fetch(k)).to be_empty, "#{k}: Go default #{go[k].inspect} (listed as derived by the job)"
+        expect(rendered.fetch(k)).not_to be_empty, "#{k} is not derived by the job; drop it from the list"
+      end
+      expect(go.except(*derived)).to eq(rendered.except(*derived))
     end
 
     it 'renders empty cert and key files when nothing is set' do

@@ -4,6 +4,7 @@
 //
 //	ssh-proxy -config FILE         run until SIGTERM/SIGINT
 //	ssh-proxy -check-config FILE   exit 0 if FILE is valid, else print one line per problem, exit 2
+//	ssh-proxy -print-defaults      print the settings a config file starts from (YAML)
 //	ssh-proxy -version
 package main
 
@@ -16,6 +17,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
 	"github.com/app-ssh/app-ssh/internal/proxy"
@@ -32,6 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configFile := fs.String("config", "", "path to the ssh-proxy YAML config file")
 	checkFile := fs.String("check-config", "", "validate this config file and exit (0 = valid, 2 = problems)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	printDefaults := fs.Bool("print-defaults", false, "print the defaults a config file is read over (YAML) and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -42,6 +46,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case *showVersion:
 		fmt.Fprintln(stdout, version.Version)
+		return 0
+	case *printDefaults:
+		out, err := yaml.Marshal(proxyconfig.Default())
+		if err != nil {
+			fmt.Fprintf(stderr, "ssh-proxy: %v\n", err)
+			return 1
+		}
+		_, _ = stdout.Write(out)
 		return 0
 	case *checkFile != "":
 		cfg, problems := loadConfig(*checkFile)

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
 	"github.com/app-ssh/app-ssh/internal/version"
 )
 
@@ -72,5 +75,28 @@ func TestCheckConfigReportsHardeningKeys(t *testing.T) {
 		if !strings.Contains(errOut.String(), "\n"+want) && !strings.HasPrefix(errOut.String(), want) {
 			t.Errorf("no line starting %q in:\n%s", want, errOut.String())
 		}
+	}
+}
+
+func TestPrintDefaultsReadsBackAsTheDefaults(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-print-defaults"}, &out, &errOut); code != 0 {
+		t.Fatalf("code %d, stderr %q", code, errOut.String())
+	}
+	cfg, err := proxyconfig.Parse(out.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read over the defaults, the printed file must change nothing (slices aside, which come
+	// back empty rather than nil).
+	again, err := yaml.Marshal(*cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != out.String() || cfg.Keepalive != proxyconfig.Default().Keepalive {
+		t.Fatalf("read back as\n%s\nprinted\n%s", again, out.String())
+	}
+	if !strings.Contains(out.String(), "idle_connection_timeout: 5m0s\n") {
+		t.Fatalf("not the defaults:\n%s", out.String())
 	}
 }

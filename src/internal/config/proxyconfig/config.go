@@ -103,18 +103,22 @@ type Config struct {
 	Loggregator Loggregator `yaml:"loggregator"`
 }
 
-// Default is the job spec's defaults.
+// Default is what a config file is read over: the ssh_proxy job's defaults, as the job renders
+// them with no properties set (spec/jobs/ssh_proxy_spec.rb compares `ssh-proxy -print-defaults`
+// with that rendering and fails when they drift). Only what the job derives from its VM or
+// deployment is left empty (off) here: host key and audit log paths, the health and debug
+// listeners, the UAA, CC and BBS addresses and the instance id.
 func Default() Config {
 	return Config{
-		Address:              "0.0.0.0:2222",
-		LogLevel:             "info",
-		LogTimeFormat:        logging.TimeUnixEpoch,
-		CommunicationTimeout: 10 * time.Second,
-		HandshakeTimeout:     120 * time.Second,
-		EnableCFAuth:         true,
-		UAA:                  UAA{ClientID: "ssh-proxy"},
-		Hardening:            DefaultHardening(),
-		Loggregator:          DefaultLoggregator(),
+		Address:               "0.0.0.0:2222",
+		LogLevel:              "info",
+		LogTimeFormat:         logging.TimeUnixEpoch,
+		IdleConnectionTimeout: 300 * time.Second,
+		CommunicationTimeout:  10 * time.Second,
+		HandshakeTimeout:      120 * time.Second,
+		UAA:                   UAA{ClientID: "ssh-proxy"},
+		Hardening:             DefaultHardening(),
+		Loggregator:           DefaultLoggregator(),
 	}
 }
 

@@ -201,7 +201,7 @@ static_targets: []
 	})
 
 	It("requires host keys and BBS TLS", func() {
-		cfg, err := proxyconfig.Parse([]byte("backends_tls: {allow_plaintext_fallback: true}\n"))
+		cfg, err := proxyconfig.Parse([]byte("enable_cf_auth: true\nbackends_tls: {allow_plaintext_fallback: true}\n"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(errorStrings(validate(cfg))).To(ContainElements(
 			HavePrefix("host_key_files: "),
