@@ -9,6 +9,12 @@ RSpec.describe 'jobs/sshd' do
     YAML.safe_load(job.template('config/sshd.yml').render(props))
   end
 
+  # go_duration reads "1m30s" or "90s" as seconds.
+  def go_duration(v)
+    m = v.match(/\A(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?\z/)
+    m[1].to_i * 3600 + m[2].to_i * 60 + m[3].to_f
+  end
+
   describe 'job spec' do
     it 'describes every property, uses the sshd package and provides the sshd link' do
       undocumented = job.spec['properties'].select { |_n, d| d.nil? || d['description'].to_s.strip.empty? }.keys
@@ -35,6 +41,20 @@ RSpec.describe 'jobs/sshd' do
       'idle_timeout' => '0s', 'keepalive_interval' => '15s', 'keepalive_count_max' => 3, 'log_level' => 'info',
       'gateway_ports' => 'no'
     )
+  end
+
+  # sshdconfig.Default is what a -config file (and diego-sshd's flags) is read over. It must be
+  # the job's defaults, except the host key path (the job's own file) and the address: the
+  # binary keeps diego-sshd's flag default (loopback, as Cloud Controller starts it), the job
+  # listens on its VM's interfaces.
+  it 'agrees with sshd -print-defaults, except the host key file and the listen address' do
+    out, status = JobHelpers.run([JobHelpers.binary('sshd'), '-print-defaults'])
+    expect(status).to be_success, out
+    go = YAML.safe_load(out)
+    derived = %w[host_key_file address]
+    expect(go.values_at(*derived)).to eq(['', '127.0.0.1:2222'])
+    seconds = ->(v) { v.is_a?(String) && v.match?(/\A[\dhms.]+\z/) && v.match?(/\d/) ? go_duration(v) : v }
+    expect(go.except(*derived).transform_values(&seconds)).to eq(config.except(*derived).transform_values(&seconds))
   end
 
   it 'maps every property' do

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
 	"github.com/app-ssh/app-ssh/internal/debugserver"
@@ -47,7 +48,7 @@ type flags struct {
 	gatewayPorts                              string
 	configFile, checkConfig                   string
 	debugAddr, timeFormat                     string
-	redactSecrets, showVersion                bool
+	redactSecrets, showVersion, printDefaults bool
 	redactPatterns                            patterns
 }
 
@@ -81,6 +82,7 @@ func newFlags() *flags {
 	fs.StringVar(&f.configFile, "config", "", "YAML config file (flags given explicitly override it)")
 	fs.StringVar(&f.checkConfig, "check-config", "", "validate a YAML config file and exit (0 valid, 2 invalid)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
+	fs.BoolVar(&f.printDefaults, "print-defaults", false, "print the defaults a -config file is read over (YAML) and exit")
 	return f
 }
 
@@ -121,6 +123,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	if f.printDefaults {
+		out, err := yaml.Marshal(sshdconfig.Default())
+		if err != nil {
+			fmt.Fprintf(stderr, "sshd: %v\n", err)
+			return 1
+		}
+		_, _ = stdout.Write(out)
+		return 0
+	}
 	if f.showVersion {
 		fmt.Fprintln(stdout, version.Version)
 		return 0
