@@ -199,9 +199,9 @@ const staticTargetUser = "local/0"
 
 // rig deploys one layout the way the director would, with config-server as the variable store,
 // except that the real ssh-proxy runs here on 127.0.0.1: a local ops file moves its listeners to
-// 127.0.0.1 and its audit log into a temporary directory, turns cf/diego auth and backend TLS
-// off (no UAA, CC or BBS here) and adds our sshd as the static target "local". Host keys, next
-// keys and fingerprints are the layout's own.
+// 127.0.0.1 and its audit log into a temporary directory, turns cf/diego auth, backend TLS and
+// Loggregator off (no UAA, CC, BBS or agent here) and adds our sshd as the static target
+// "local". Host keys, next keys and fingerprints are the layout's own.
 type rig struct {
 	l          layout
 	cs         *configServer
@@ -249,6 +249,9 @@ func newRig(l layout) *rig {
 	set("/diego/ssh_proxy/enable_cf_auth?", false)
 	set("/diego/ssh_proxy/enable_diego_auth?", false)
 	set("/backends?", map[string]any{"tls": map[string]any{"enabled": false}})
+	// No Loggregator agent here either, and the agent certificates are other variables
+	// this rig does not generate.
+	set("/loggregator?", map[string]any{"use_v2_api": false})
 	set("/diego/ssh_proxy/static_targets?", []any{map[string]any{
 		"name":             "local",
 		"instances":        []string{"((rotation_test_sshd_address))"},
