@@ -43,21 +43,8 @@ bp_die() {
   exit 1
 }
 
-# bp_free_port prints a loopback port that was free a moment ago (ruby: scripts/test installs it).
-bp_free_port() {
-  ruby -rsocket -e 's = TCPServer.new("127.0.0.1", 0); puts s.addr[1]; s.close'
-}
-
-# bp_wait_port PORT PID: up to 30 s for PORT to accept connections while PID lives.
-bp_wait_port() {
-  local i
-  for i in $(seq 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || bp_die "process ${2} exited before listening on ${1} (logs in ${BP_WORK})"
-    sleep 0.1
-  done
-  bp_die "nothing listens on 127.0.0.1:$1 after 30s"
-}
+# Port and process helpers (free_port, wait_port, stop_pids).
+source "$(dirname "${BASH_SOURCE[0]}")/procs.sh"
 
 bp_median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
 # bp_p95: the nearest-rank 95th percentile.
@@ -71,14 +58,8 @@ BP_WORK=""
 BP_PIDS=()
 BP_HOLD_FD=""
 bp_cleanup() {
-  local p i
   if [ -n "${BP_HOLD_FD}" ]; then exec {BP_HOLD_FD}>&- || true; BP_HOLD_FD=""; fi
-  for p in "${BP_PIDS[@]}"; do kill -TERM "${p}" 2>/dev/null || true; done
-  for p in "${BP_PIDS[@]}"; do
-    for i in $(seq 100); do kill -0 "${p}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${p}" 2>/dev/null || true
-    wait "${p}" 2>/dev/null || true
-  done
+  [ "${#BP_PIDS[@]}" -eq 0 ] || stop_pids "${BP_PIDS[@]}"
   BP_PIDS=()
   if [ -n "${BP_WORK}" ] && [ "${BENCH_KEEP:-0}" != 1 ]; then rm -rf "${BP_WORK}"; fi
   BP_WORK=""
@@ -114,7 +95,7 @@ bp_setup() {
   ciphers_yaml="[$(IFS=,; echo "${BP_CIPHERS[*]}")]"
 
   # Our sshd: the proxy's login key and the client's key are authorized.
-  BP_PORT_SSHD="$(bp_free_port)"
+  BP_PORT_SSHD="$(free_port)"
   cat >"${w}/sshd.yml" <<EOF
 address: 127.0.0.1:${BP_PORT_SSHD}
 host_key_file: ${w}/host_key
@@ -130,7 +111,7 @@ EOF
   # OpenSSH's sshd, runnable by any user: explicit files, no PAM, no strict modes.
   BP_PORT_OPENSSH=""
   if [ -x /usr/sbin/sshd ]; then
-    BP_PORT_OPENSSH="$(bp_free_port)"
+    BP_PORT_OPENSSH="$(free_port)"
     if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && chmod 0755 /run/sshd; fi
     cp "${w}/client_key.pub" "${w}/authorized_keys"
     cat >"${w}/openssh_config" <<EOF
@@ -175,7 +156,7 @@ EOF
   BP_APP_GUID="$(field app_guid)"
 
   head -c 24 /dev/urandom | base64 | tr -d '/+=' >"${w}/diego_credentials"
-  BP_PORT_PROXY="$(bp_free_port)"
+  BP_PORT_PROXY="$(free_port)"
   cat >"${w}/ssh_proxy.yml" <<EOF
 address: 127.0.0.1:${BP_PORT_PROXY}
 health_check_address: ""
@@ -213,9 +194,9 @@ EOF
   bp_start proxy "${BP_PROXY}" -config "${w}/ssh_proxy.yml"
   BP_PROXY_PID="${BP_LAST_PID}"
 
-  bp_wait_port "${BP_PORT_SSHD}" "${BP_SSHD_PID}"
-  [ -z "${BP_PORT_OPENSSH}" ] || bp_wait_port "${BP_PORT_OPENSSH}" "${BP_OPENSSH_PID}"
-  bp_wait_port "${BP_PORT_PROXY}" "${BP_PROXY_PID}"
+  wait_port "${BP_PORT_SSHD}" "${BP_SSHD_PID}" || bp_die "see the logs in ${BP_WORK}"
+  [ -z "${BP_PORT_OPENSSH}" ] || wait_port "${BP_PORT_OPENSSH}" "${BP_OPENSSH_PID}" || bp_die "see the logs in ${BP_WORK}"
+  wait_port "${BP_PORT_PROXY}" "${BP_PROXY_PID}" || bp_die "see the logs in ${BP_WORK}"
 
   # A password for ssh without a terminal: ssh runs this for every prompt.
   cat >"${w}/askpass" <<EOF

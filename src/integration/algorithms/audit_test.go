@@ -18,6 +18,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
 )
 
@@ -114,18 +115,16 @@ func rsa2048PEM() string {
 // in every app container (algorithm lists explicitly empty, fatal-only logging), plus extra.
 func startSSHDAsCloudController(hostKeyPEM, authorizedKey string, extra ...string) (*gexec.Session, int) {
 	GinkgoHelper()
-	port := proxyrig.FreePort()
+	port := procs.FreePort()
 	args := append([]string{
 		"-allowedKeyExchanges=", "-address=127.0.0.1:" + strconv.Itoa(port),
 		"-allowUnauthenticatedClients=false", "-inheritDaemonEnv=true",
 		"-allowedCiphers=", "-allowedMACs=", "-logLevel=fatal",
 		"-hostKey=" + hostKeyPEM, "-authorizedKey=" + authorizedKey,
 	}, extra...)
-	s, err := gexec.Start(exec.Command(sshdBin, args...), GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { s.Kill().Wait(10 * time.Second) })
-	proxyrig.WaitForPort(port)
-	return s, port
+	p := procs.Start("sshd", exec.Command(sshdBin, args...))
+	p.WaitListening(procs.Addr(port))
+	return p.Session, port
 }
 
 func authorizedLine(s ssh.Signer) string {

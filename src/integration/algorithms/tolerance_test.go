@@ -15,6 +15,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
 )
 
@@ -104,7 +105,7 @@ var _ = Describe("every login scheme off", func() {
 		_, hostPEM := proxyrig.Ed25519Key()
 		key := filepath.Join(dir, "host_key")
 		Expect(os.WriteFile(key, []byte(hostPEM), 0o600)).To(Succeed())
-		port, health := proxyrig.FreePort(), proxyrig.FreePort()
+		port, health := procs.FreePort(), procs.FreePort()
 		cfg := filepath.Join(dir, "ssh_proxy.yml")
 		Expect(os.WriteFile(cfg, []byte(fmt.Sprintf("address: 127.0.0.1:%d\nhealth_check_address: 127.0.0.1:%d\n"+
 			"host_key_files: [%s]\nenable_cf_auth: false\nenable_diego_auth: false\n", port, health, key)), 0o600)).To(Succeed())
@@ -114,9 +115,7 @@ var _ = Describe("every login scheme off", func() {
 		Eventually(check, 20*time.Second).Should(gexec.Exit(0))
 		Expect(string(check.Err.Contents())).To(ContainSubstring("warning: enable_cf_auth: no login scheme is enabled"))
 
-		proxy, err := gexec.Start(exec.Command(proxyBin, "-config", cfg), GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { proxy.Kill().Wait(10 * time.Second) })
+		proxy := procs.Start("ssh-proxy", exec.Command(proxyBin, "-config", cfg))
 		Eventually(func() (int, error) {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", health))
 			if err != nil {
@@ -132,6 +131,6 @@ var _ = Describe("every login scheme off", func() {
 			Expect(res.Code).NotTo(Equal(0), user)
 			Expect(res.Stderr).To(ContainSubstring("ssh-proxy: logins are disabled on this proxy (no authentication scheme is enabled)"), user)
 		}
-		Expect(proxy).NotTo(gexec.Exit())
+		Expect(proxy.Session).NotTo(gexec.Exit())
 	})
 })

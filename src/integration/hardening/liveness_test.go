@@ -13,6 +13,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
 )
 
@@ -22,7 +23,7 @@ var _ = Describe("session idle timeout (diego-ssh semantics)", func() {
 		e.startProxy("idle_connection_timeout: 2s\n")
 		tunnel := func(extra ...string) *gexec.Session {
 			args := append(e.sshArgs("127.0.0.1"), extra...)
-			args = append(args, "-N", "-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", proxyrig.FreePort(), e.rig.SSHDPort))
+			args = append(args, "-N", "-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", procs.FreePort(), e.rig.SSHDPort))
 			s, err := gexec.Start(proxyrig.ClientCmd(context.Background(), e.code(), "ssh", args...), GinkgoWriter, GinkgoWriter)
 			Expect(err).NotTo(HaveOccurred())
 			DeferCleanup(func() { s.Kill().Wait(10 * time.Second) })

@@ -16,6 +16,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
@@ -46,7 +47,7 @@ type env struct {
 }
 
 var (
-	freePort   = proxyrig.FreePort
+	freePort   = procs.FreePort
 	ed25519Key = proxyrig.Ed25519Key
 )
 

@@ -14,7 +14,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,7 +26,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gbytes"
+
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 )
 
 // configServer is a running config-server (in-memory store) and a client that talks to it the
@@ -36,8 +36,7 @@ type configServer struct {
 	URL    string
 	token  string
 	client *http.Client
-	cmd    *exec.Cmd
-	out    *gbytes.Buffer
+	proc   *procs.Process
 }
 
 // mintJWT builds an RS256 JWT by hand: base64url(header).base64url(claims).base64url(sig).
@@ -52,13 +51,6 @@ func mintJWT(key *rsa.PrivateKey, claims map[string]any) string {
 	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
 	Expect(err).NotTo(HaveOccurred())
 	return signingInput + "." + base64.RawURLEncoding.EncodeToString(sig)
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func startConfigServer() *configServer {
@@ -77,7 +69,7 @@ func startConfigServer() *configServer {
 	jwtPub := filepath.Join(dir, "jwt.pub")
 	Expect(os.WriteFile(jwtPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)).To(Succeed())
 
-	port := freePort()
+	port := procs.FreePort()
 	cfg := map[string]any{
 		"port":                      port,
 		"certificate_file_path":     certFile,
@@ -101,25 +93,15 @@ func startConfigServer() *configServer {
 			Timeout:   10 * time.Second,
 			Transport: &http.Transport{TLSClientConfig: certs.ClientTLS(ca.Pool(), nil)},
 		},
-		out: gbytes.NewBuffer(),
 	}
-	cs.cmd = exec.Command(configServerPath, cfgFile)
-	cs.cmd.Stdout = cs.out
-	cs.cmd.Stderr = cs.out
-	Expect(cs.cmd.Start()).To(Succeed())
-	exited := make(chan struct{})
-	go func() { _ = cs.cmd.Wait(); close(exited) }()
-	DeferCleanup(func() {
-		_ = cs.cmd.Process.Kill()
-		<-exited
-		cs.client.CloseIdleConnections()
-	})
+	DeferCleanup(cs.client.CloseIdleConnections) // after the process stops (last in, first out)
+	cs.proc = procs.Start("config-server", exec.Command(configServerPath, cfgFile))
 
 	By("waiting for config-server to answer over TLS")
 	Eventually(func() error {
 		select {
-		case <-exited:
-			return StopTrying("config-server exited: " + string(cs.out.Contents()))
+		case <-cs.proc.Session.Exited:
+			return StopTrying("config-server exited: " + cs.proc.Output())
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

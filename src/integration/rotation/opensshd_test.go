@@ -2,7 +2,6 @@ package rotation_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +13,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gbytes"
+
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 )
 
 // sshKeygen makes a host key with OpenSSH's own tool and returns its public key.
@@ -44,34 +44,14 @@ var _ = Describe("scripts/verify-host-key against OpenSSH's sshd", func() {
 		rsaPub := sshKeygen(dir, "rsa", "rsa")
 		edPub := sshKeygen(dir, "ed25519", "ed25519")
 		otherPub := sshKeygen(dir, "other", "ed25519")
-		port := strconv.Itoa(freePort())
-		out := gbytes.NewBuffer()
+		port := strconv.Itoa(procs.FreePort())
 		cmd := exec.Command(sshd, "-D", "-e", "-f", "/dev/null",
 			"-o", "ListenAddress=127.0.0.1:"+port,
 			"-o", "HostKey="+filepath.Join(dir, "rsa"),
 			"-o", "HostKey="+filepath.Join(dir, "ed25519"),
 			"-o", "PidFile=none", "-o", "UsePAM=no", "-o", "PasswordAuthentication=no")
-		cmd.Stdout, cmd.Stderr = out, out
-		Expect(cmd.Start()).To(Succeed())
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		DeferCleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
 		addr := "127.0.0.1:" + port
-		Eventually(func() error {
-			select {
-			case <-exited:
-				return StopTrying("sshd exited: " + string(out.Contents()))
-			default:
-			}
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err != nil {
-				return err
-			}
-			return c.Close()
-		}).WithTimeout(20 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed())
+		procs.Start("OpenSSH's sshd", cmd).WaitListening(addr)
 
 		for _, pub := range []ssh.PublicKey{rsaPub, edPub} {
 			expectMatch(addr, ssh.FingerprintLegacyMD5(pub))

@@ -1,7 +1,6 @@
 package rotation_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/pem"
 	"errors"
@@ -12,8 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -22,75 +19,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
+
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 )
-
-// process is one started binary (sshd or ssh-proxy) whose output goes to a buffer that is only
-// shown when a spec fails. Its owner stops it with stop; DeferCleanup does so at the latest.
-type process struct {
-	name   string
-	cmd    *exec.Cmd
-	out    *gbytes.Buffer
-	exited chan struct{}
-	once   sync.Once
-}
-
-func startProcess(name string, argv []string) *process {
-	GinkgoHelper()
-	p := &process{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: gbytes.NewBuffer(), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	Expect(p.cmd.Start()).To(Succeed())
-	go func() { _ = p.cmd.Wait(); close(p.exited) }()
-	DeferCleanup(func() {
-		p.stop()
-		if CurrentSpecReport().Failed() {
-			GinkgoWriter.Printf("---- %s %s output:\n%s\n", p.name, p.cmd.Path, p.output())
-		}
-	})
-	return p
-}
-
-// stop sends SIGTERM, waits up to 10s and then kills. It is safe to call more than once.
-func (p *process) stop() {
-	p.once.Do(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
-}
-
-// output is what the process wrote so far (logs only: neither binary logs keys).
-func (p *process) output() string { return string(p.out.Contents()) }
-
-// waitSSH waits (at most 30s) until addr answers with an SSH version banner, failing early
-// when the process exits.
-func (p *process) waitSSH(addr string) {
-	GinkgoHelper()
-	Eventually(func() error {
-		select {
-		case <-p.exited:
-			return StopTrying(p.name + " exited: " + p.output())
-		default:
-		}
-		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
-		line, err := bufio.NewReader(conn).ReadString('\n')
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(line, "SSH-2.0-") {
-			return errors.New("not an SSH banner: " + strconv.Quote(line))
-		}
-		return nil
-	}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "%s on %s", p.name, addr)
-}
 
 // renderJob renders one job of an interpolated manifest with the real templates
 // (scripts/lib/render-job.rb) into outDir and returns the bpm process's command line with the
@@ -132,13 +63,13 @@ type localSSHD struct {
 	Addr        string
 	Fingerprint string // its host key's fingerprint, pinned by the static target
 	LoginKey    string // the private key the proxy logs in with
-	proc        *process
+	proc        *procs.Process
 }
 
 func startLocalSSHD() *localSSHD {
 	GinkgoHelper()
 	dir := GinkgoT().TempDir()
-	addr := "127.0.0.1:" + strconv.Itoa(freePort())
+	addr := "127.0.0.1:" + strconv.Itoa(procs.FreePort())
 	vars := filepath.Join(dir, "vars.yml")
 	manifest := bosh("int", "manifests/run-local.yml", "--vars-store", vars,
 		"-v", "sshd_address="+addr, "-v", "proxy_address=127.0.0.1:1",
@@ -151,8 +82,8 @@ func startLocalSSHD() *localSSHD {
 		Fingerprint: strings.TrimSpace(string(bosh("int", vars, "--path", "/app_ssh_sshd_host_key/public_key_fingerprint"))),
 		LoginKey:    string(bosh("int", vars, "--path", "/app_ssh_proxy_login/private_key")),
 	}
-	s.proc = startProcess("sshd", argv)
-	s.proc.waitSSH(addr)
+	s.proc = procs.Start("sshd", exec.Command(argv[0], argv[1:]...))
+	s.proc.WaitSSH(addr)
 	return s
 }
 
@@ -212,7 +143,7 @@ type rig struct {
 	client     *openssh
 	localVars  map[string]any
 	localOps   []map[string]any
-	proxy      *process
+	proxy      *procs.Process
 	deploys    int
 	// penaltiesOnLoopback makes the proxy's per-source penalties apply to 127.0.0.1, where the
 	// specs run: nothing exempt, and client addresses declared preserved (by default neither).
@@ -225,8 +156,8 @@ func newRig(l layout) *rig {
 		l:          l,
 		cs:         startConfigServer(),
 		dir:        GinkgoT().TempDir(),
-		ProxyAddr:  "127.0.0.1:" + strconv.Itoa(freePort()),
-		healthAddr: "127.0.0.1:" + strconv.Itoa(freePort()),
+		ProxyAddr:  "127.0.0.1:" + strconv.Itoa(procs.FreePort()),
+		healthAddr: "127.0.0.1:" + strconv.Itoa(procs.FreePort()),
 		sshd:       startLocalSSHD(),
 		client:     newOpenSSH(),
 	}
@@ -364,10 +295,10 @@ func (r *rig) deploy(stage int) deployment {
 	Expect(err).NotTo(HaveOccurred(), "ssh-proxy -check-config of the rendered config: %s", out)
 
 	if r.proxy != nil {
-		r.proxy.stop()
+		r.proxy.Stop()
 	}
-	r.proxy = startProcess("ssh-proxy", argv)
-	r.proxy.waitSSH(r.ProxyAddr)
+	r.proxy = procs.Start("ssh-proxy", exec.Command(argv[0], argv[1:]...))
+	r.proxy.WaitSSH(r.ProxyAddr)
 	return d
 }
 

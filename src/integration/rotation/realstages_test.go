@@ -39,8 +39,11 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			Expect(r.currentVariable()).To(Equal(current), "stage 1 keeps the current key")
 			Expect(d.Advertised).To(Equal(current.PublicKeyFingerprint))
 			Expect(d.Link).To(Equal(current.PublicKeyFingerprint))
+			Expect(d.Props.Diego.SSHProxy.HostKey).To(Equal(current.PrivateKey))
+			Expect(d.Props.Diego.SSHProxy.NextHostKeys).To(Equal([]string{next.PrivateKey}))
 			expectPresents(r.ProxyAddr, curKey)
 			expectNotPresented(r.ProxyAddr, nextKey)
+			expectMatch(r.ProxyAddr, d.Advertised)
 			r.client.loginUntil(r.ProxyAddr, curKey, nextKey)
 
 			By("stage 2: the next key is presented and advertised; strict OpenSSH logs in without a prompt")
@@ -48,8 +51,14 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			Expect(r.nextVariable()).To(Equal(next))
 			Expect(d.Advertised).To(Equal(next.PublicKeyFingerprint))
 			Expect(d.Link).To(Equal(next.PublicKeyFingerprint))
+			Expect(d.Props.Diego.SSHProxy.HostKey).To(Equal(next.PrivateKey))
+			Expect(d.Props.Diego.SSHProxy.NextHostKeys).To(Equal([]string{current.PrivateKey}))
 			expectPresents(r.ProxyAddr, nextKey)
 			expectNotPresented(r.ProxyAddr, curKey)
+			expectMatch(r.ProxyAddr, d.Advertised)
+			expectMatch(r.ProxyAddr, ssh.FingerprintSHA256(nextKey))
+			code, out = verify(r.ProxyAddr, current.PublicKeyFingerprint)
+			Expect(code).To(Equal(1), "the old fingerprint no longer matches: %s", out)
 			r.client.login(r.ProxyAddr, "true")
 			Expect(fps(r.client.known()...)).To(ConsistOf(fps(curKey, nextKey)), "the old key is still announced")
 
@@ -67,6 +76,7 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			Expect(d.Props.Diego.SSHProxy.NextHostKeys).To(BeEmpty())
 			expectPresents(r.ProxyAddr, nextKey)
 			expectNotPresented(r.ProxyAddr, curKey)
+			expectMatch(r.ProxyAddr, d.Advertised)
 			r.client.loginUntil(r.ProxyAddr, nextKey)
 		},
 		Entry("cf-deployment", cfDeploymentLayout),
@@ -115,7 +125,7 @@ var _ = Describe("host-key rotation through the real ssh-proxy (rendered with th
 			code, out := verify(r.ProxyAddr, d.Advertised)
 			Expect(code).To(Equal(0), "check %d from one address: %s", i, out)
 		}
-		Expect(r.proxy.output()).NotTo(ContainSubstring(`"reason":"penalty"`))
+		Expect(r.proxy.Output()).NotTo(ContainSubstring(`"reason":"penalty"`))
 	})
 
 	Describe("several host keys: additional_host_keys presented side by side, next_host_keys announced", func() {

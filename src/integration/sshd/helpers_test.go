@@ -14,6 +14,8 @@ import (
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 )
 
 const (
@@ -46,13 +48,11 @@ func startDaemon(extraEnv []string, args ...string) *daemon {
 	cmd := exec.Command(sshdPath, append([]string{"-address=127.0.0.1:0"}, args...)...)
 	cmd.Env = append([]string{"HOME=" + home, "USER=vcap", "PATH=" + os.Getenv("PATH")}, extraEnv...)
 	cmd.Dir = home
-	sess, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() {
-		sess.Terminate()
-		// A clean shutdown on SIGTERM exits 0 (a -race build exits 66 after a data race).
-		Eventually(sess, startTimeout).Should(gexec.Exit(0))
-	})
+	p := procs.Start("sshd", cmd)
+	sess := p.Session
+	// A clean shutdown on SIGTERM exits 0 (a -race build exits 66 after a data race). Runs
+	// before the stop procs registered (cleanups run last-in first-out), which is then a no-op.
+	DeferCleanup(func() { Expect(p.Stop()).To(Equal(0), "sshd exit code after SIGTERM") })
 	Eventually(sess.Out, startTimeout).Should(gbytes.Say(`"message":"sshd.started"`))
 	m := startedRE.FindSubmatch(sess.Out.Contents())
 	Expect(m).NotTo(BeNil(), "started line names the address")
@@ -129,13 +129,8 @@ func (d *daemon) mustGoClient() *ssh.Client {
 	return c
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort is a loopback port that was free a moment ago.
+var freePort = procs.FreePort
 
 func itoa(i int) string { return strconv.Itoa(i) }
 

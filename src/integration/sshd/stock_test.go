@@ -6,11 +6,11 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"github.com/onsi/gomega/gexec"
+
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 )
 
 // startStock runs OpenSSH's own sshd, the reference the parity specs hold ours to, on an
@@ -40,20 +40,9 @@ func startStock(extra ...string) *daemon {
 	for _, o := range extra {
 		args = append(args, "-o", o)
 	}
-	sess, err := gexec.Start(exec.Command(bin, args...), GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { sess.Kill().Wait(startTimeout) })
-	Eventually(func() error {
-		if sess.ExitCode() != -1 {
-			return StopTrying("OpenSSH's sshd exited: " + string(sess.Err.Contents()))
-		}
-		c, err := netDial(port)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}, startTimeout, 50*time.Millisecond).Should(Succeed())
-	return &daemon{session: sess, port: port, home: home, user: me.Username}
+	p := procs.Start("OpenSSH's sshd", exec.Command(bin, args...))
+	p.WaitListening("127.0.0.1:" + port)
+	return &daemon{session: p.Session, port: port, home: home, user: me.Username}
 }
 
 // ours starts our sshd as the parity specs compare it.

@@ -30,6 +30,7 @@ import (
 	"github.com/onsi/gomega/gexec"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
@@ -85,14 +86,6 @@ func Binaries(b []byte) (proxy, sshd string) {
 	return parts[0], parts[1]
 }
 
-// FreePort is a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Ed25519Key is a fresh key as a signer and as an OpenSSH PEM private key.
 func Ed25519Key() (ssh.Signer, string) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -102,17 +95,6 @@ func Ed25519Key() (ssh.Signer, string) {
 	b, err := ssh.MarshalPrivateKey(priv, "")
 	Expect(err).NotTo(HaveOccurred())
 	return s, string(pem.EncodeToMemory(b))
-}
-
-// WaitForPort waits (at most 20s) until something accepts on 127.0.0.1:port.
-func WaitForPort(port int) {
-	Eventually(func() error {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}, 20*time.Second, 50*time.Millisecond).Should(Succeed())
 }
 
 // Options describe the deployment; the zero value of each hook does nothing.
@@ -207,22 +189,22 @@ func (r *Rig) startSSHD() {
 	r.SSHDHostKey, hostPEM = Ed25519Key()
 	proxyKey, proxyPEM := Ed25519Key()
 	r.ProxyKeyPEM = r.secret(proxyPEM)
-	r.SSHDPort = FreePort()
+	r.SSHDPort = procs.FreePort()
 	cmd := exec.Command(r.Opts.SSHDBin,
 		"-address", "127.0.0.1:"+strconv.Itoa(r.SSHDPort),
 		"-hostKey", hostPEM,
 		"-authorizedKey", strings.TrimSpace(string(ssh.MarshalAuthorizedKey(proxyKey.PublicKey()))),
 	)
 	cmd.Dir = r.Dir
-	var err error
-	r.SSHD, err = gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	sshd := r.SSHD
+	var sshd *procs.Process
 	if r.Opts.Logs != nil {
-		DeferCleanup(func() { r.Opts.Logs(string(sshd.Err.Contents()) + string(sshd.Out.Contents())) })
+		// Registered before the process's stop, so it runs after it (cleanups run last-in
+		// first-out) and sees all of its output.
+		DeferCleanup(func() { r.Opts.Logs(sshd.Output()) })
 	}
-	DeferCleanup(func() { sshd.Kill().Wait(10 * time.Second) })
-	WaitForPort(r.SSHDPort)
+	sshd = procs.Start("sshd", cmd)
+	r.SSHD = sshd.Session
+	sshd.WaitListening(procs.Addr(r.SSHDPort))
 }
 
 // SetRoute stores the desired LRP with a diego-ssh route pinning the sshd's host key; edit
@@ -309,7 +291,7 @@ func (r *Rig) WriteConfig(c ProxyConfig) string {
 	if c.NextHostKeyPEM != "" {
 		next = "[" + write("next_host_key", c.NextHostKeyPEM) + "]"
 	}
-	r.ProxyPort, r.HealthPort = FreePort(), FreePort()
+	r.ProxyPort, r.HealthPort = procs.FreePort(), procs.FreePort()
 	var b strings.Builder
 	if c.DiegoCredentials != "" {
 		b.WriteString("enable_diego_auth: true\ndiego_credentials: " + r.secret(c.DiegoCredentials) + "\n")
@@ -344,7 +326,7 @@ backends_tls:
 `, r.ProxyPort, r.HealthPort, hostKey, c.CommunicationTimeout, r.UAA.URL(), r.secret(r.Opts.ClientSecret),
 		caFile, r.CC.URL(), caFile, r.BBS.URL(), caFile, crt, key, c.BackendsTLS, caFile, crt, key)
 	if c.Metrics {
-		r.MetricsPort = FreePort()
+		r.MetricsPort = procs.FreePort()
 		fmt.Fprintf(&b, "metrics:\n  address: 127.0.0.1:%d\n", r.MetricsPort)
 	}
 	if c.AuditLog {
@@ -372,15 +354,13 @@ func (r *Rig) StartProxy(c ProxyConfig) {
 // StartConfigured runs ssh-proxy with the config file WriteConfig last wrote until its health
 // endpoint answers 200.
 func (r *Rig) StartConfigured() {
-	var err error
-	r.Proxy, err = gexec.Start(exec.Command(r.Opts.ProxyBin, "-config", r.ConfigFile), GinkgoWriter, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
-	proxy, audit := r.Proxy, r.AuditFile
+	var proxy *procs.Process
+	audit := r.AuditFile
 	if r.Opts.Logs != nil {
-		// Registered before the kill, so it runs after it (cleanups run last-in first-out)
-		// and before the temporary directory goes.
+		// Registered before the process's stop, so it runs after it (cleanups run last-in
+		// first-out) and before the temporary directory goes.
 		DeferCleanup(func() {
-			logs := []string{string(proxy.Out.Contents()), string(proxy.Err.Contents())}
+			logs := []string{proxy.Output()}
 			if audit != "" {
 				a, _ := os.ReadFile(audit)
 				logs = append(logs, string(a))
@@ -388,7 +368,8 @@ func (r *Rig) StartConfigured() {
 			r.Opts.Logs(logs...)
 		})
 	}
-	DeferCleanup(func() { proxy.Kill().Wait(10 * time.Second) })
+	proxy = procs.Start("ssh-proxy", exec.Command(r.Opts.ProxyBin, "-config", r.ConfigFile))
+	r.Proxy = proxy.Session
 	Eventually(r.HealthStatus, 20*time.Second, 50*time.Millisecond).Should(Equal(http.StatusOK))
 }
 
