@@ -121,7 +121,7 @@ func TestHelpers(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(newGUID()) {
 		t.Errorf("newGUID() = %q", newGUID())
 	}
-	if newGUID() == newGUID() {
+	if a, b := newGUID(), newGUID(); a == b {
 		t.Error("newGUID repeats")
 	}
 	host, port, err := splitURL("https://127.0.0.1:8443")

@@ -1,7 +1,6 @@
 package sshd_test
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -133,10 +132,6 @@ func (d *daemon) mustGoClient() *ssh.Client {
 var freePort = procs.FreePort
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-func withTimeout() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), cmdTimeout)
-}
 
 func netDial(port string) (net.Conn, error) {
 	return net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", port), 10*time.Second)

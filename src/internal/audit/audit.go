@@ -44,9 +44,6 @@ func Open(path string) (*Log, error) {
 	return &Log{w: f, c: f}, nil
 }
 
-// New writes to w (tests).
-func New(w io.Writer) *Log { return &Log{w: w} }
-
 // Close closes the file.
 func (l *Log) Close() error {
 	if l == nil || l.c == nil {

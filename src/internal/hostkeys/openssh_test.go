@@ -1,7 +1,6 @@
 package hostkeys_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -90,17 +89,6 @@ func (c *opensshClient) login(srv *testServer, updateHostKeys, command string, e
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	return stderr.String(), err
-}
-
-func debugLines(stderr, substr string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(stderr))
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), substr) {
-			out = append(out, sc.Text())
-		}
-	}
-	return out
 }
 
 var _ = Describe("with the real OpenSSH client", func() {

@@ -98,7 +98,7 @@ func (t *attrTap) feed(b []byte) {
 
 // record queues an OPEN (id, path, pflags, attrs) or MKDIR (id, path, attrs) body.
 func (t *attrTap) record(typ byte, body []byte) {
-	if body == nil || len(body) < 8 {
+	if len(body) < 8 {
 		return
 	}
 	body = body[4:] // request id

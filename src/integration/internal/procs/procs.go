@@ -60,15 +60,6 @@ func (p *Process) Stop() int {
 	return p.code
 }
 
-// Kill kills the process at once and waits for it.
-func (p *Process) Kill() {
-	p.once.Do(func() {
-		p.Session.Kill()
-		<-p.Session.Exited
-		p.code = -1
-	})
-}
-
 // Output is what the process wrote so far, stdout then stderr.
 func (p *Process) Output() string {
 	return string(p.Session.Out.Contents()) + string(p.Session.Err.Contents())

@@ -81,9 +81,6 @@ func New(tlsCfg *tls.Config) *Server {
 // URL is the base URL to configure as the Cloud Controller's internal URL.
 func (s *Server) URL() string { return s.core.URL() }
 
-// Addr is the listening address.
-func (s *Server) Addr() string { return s.core.Addr() }
-
 // SetValidator sets how bearer tokens are checked.
 func (s *Server) SetValidator(v Validator) {
 	s.mu.Lock()

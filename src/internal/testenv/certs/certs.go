@@ -81,9 +81,6 @@ func (ca *CA) CertPEM() []byte {
 	return append([]byte(nil), ca.certPEM...)
 }
 
-// Certificate returns the parsed CA certificate.
-func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
-
 // Pool returns a new certificate pool holding only this CA.
 func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()

@@ -101,20 +101,10 @@ func (s *Server) URL() string { return s.core.URL() + TokenPath }
 // BaseURL is the server's root URL.
 func (s *Server) BaseURL() string { return s.core.URL() }
 
-// Addr is the listening address.
-func (s *Server) Addr() string { return s.core.Addr() }
-
 // SetMode switches fault injection.
 func (s *Server) SetMode(m Mode) {
 	s.mu.Lock()
 	s.mode = m
-	s.mu.Unlock()
-}
-
-// SetCodeTTL sets how long codes issued from now on stay valid.
-func (s *Server) SetCodeTTL(d time.Duration) {
-	s.mu.Lock()
-	s.codeTTL = d
 	s.mu.Unlock()
 }
 
