@@ -100,3 +100,22 @@ func TestPrintDefaultsReadsBackAsTheDefaults(t *testing.T) {
 		t.Fatalf("not the defaults:\n%s", out.String())
 	}
 }
+
+// A start refuses a file exactly as -check-config does: one resolution for both.
+func TestStartAndCheckConfigResolveAlike(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bad.yml")
+	missing := filepath.Join(t.TempDir(), "missing.crt")
+	content := "host_key_files: [" + missing + "]\nenable_cf_auth: false\nmetrics: {address: 127.0.0.1:0, cert_file: " + missing + ", key_file: " + missing + ".key}\n"
+	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var checkOut, checkErr, startOut, startErr bytes.Buffer
+	checkCode := run([]string{"-check-config", file}, &checkOut, &checkErr)
+	startCode := run([]string{"-config", file}, &startOut, &startErr)
+	if checkCode != 2 || startCode != 2 {
+		t.Fatalf("codes: -check-config %d, start %d; want 2 and 2", checkCode, startCode)
+	}
+	if checkErr.String() != startErr.String() || !strings.Contains(checkErr.String(), "metrics.cert_file: open "+missing) {
+		t.Fatalf("-check-config said:\n%s\nthe start said:\n%s", checkErr.String(), startErr.String())
+	}
+}
