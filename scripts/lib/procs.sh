@@ -27,14 +27,17 @@ wait_port() {
   done
 }
 
-# stop_pids PID...: SIGTERM to each, then up to 10 s for each to exit before SIGKILL; reaps the
-# ones that are children of this shell.
+# stop_pids PID...: SIGTERM to each, then 10 s (for all together) to exit before SIGKILL,
+# said on stderr; reaps the ones that are children of this shell.
 stop_pids() {
-  local p i
+  local p deadline=$((SECONDS + 10))
   for p in "$@"; do kill -TERM "${p}" 2>/dev/null || true; done
   for p in "$@"; do
-    for i in $(seq 100); do kill -0 "${p}" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "${p}" 2>/dev/null || true
+    while kill -0 "${p}" 2>/dev/null && [ "${SECONDS}" -lt "${deadline}" ]; do sleep 0.1; done
+    if kill -0 "${p}" 2>/dev/null; then
+      echo "pid ${p} ignored SIGTERM for 10s; killing it" >&2
+      kill -KILL "${p}" 2>/dev/null || true
+    fi
     wait "${p}" 2>/dev/null || true
   done
 }
