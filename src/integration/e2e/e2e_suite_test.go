@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	mathrand "math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +18,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/app-ssh/app-ssh/integration/internal/procs"
 )
 
 func TestE2E(t *testing.T) {
@@ -40,21 +40,8 @@ var _ = BeforeSuite(func() {
 	}
 })
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago. It picks below Linux's
-// ephemeral range (32768+), so no outgoing connection takes it before run-local binds it.
-func freePort() int {
-	for range 200 {
-		port := 20000 + mathrand.IntN(12000)
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return port
-	}
-	Fail("no free port between 20000 and 32000 after 200 tries")
-	return 0
-}
+// freePort is a loopback port below the ephemeral range that was free a moment ago.
+var freePort = procs.FreePort
 
 // result is one finished command.
 type result struct {
