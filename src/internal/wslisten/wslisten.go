@@ -36,6 +36,9 @@ const (
 // maxHeaderBytes caps the HTTP request head; an upgrade needs a few hundred bytes.
 const maxHeaderBytes = 16 << 10
 
+// refusalLogInterval spaces the log lines about connections refused over MaxHandshakes.
+const refusalLogInterval = 10 * time.Second
+
 // closeGrace is how long Conn.Close waits for the client's answer to its close frame.
 const closeGrace = time.Second
 
@@ -77,6 +80,9 @@ type Listener struct {
 	closed  bool
 	pending map[*pendingConn]struct{}
 	wg      sync.WaitGroup // the Serve goroutine and every running handler
+
+	refused        int       // connections refused over MaxHandshakes since the last log line
+	lastRefusalLog time.Time // when that line was written
 
 	closeOnce sync.Once
 }
@@ -425,10 +431,18 @@ func (g gate) Accept() (net.Conn, error) {
 			return nil, net.ErrClosed
 		}
 		if len(l.pending) >= l.cfg.MaxHandshakes {
+			l.refused++
+			logNow := time.Since(l.lastRefusalLog) >= refusalLogInterval
+			refused := l.refused
+			if logNow {
+				l.lastRefusalLog, l.refused = time.Now(), 0
+			}
 			l.mu.Unlock()
 			_ = c.Close()
-			l.logger.Warn("websocket connection refused: too many handshakes in progress",
-				"peer", c.RemoteAddr().String(), "max_handshakes", l.cfg.MaxHandshakes)
+			if logNow { // at most one line per interval, however hard the flood
+				l.logger.Warn("websocket connections refused: too many handshakes in progress",
+					"peer", c.RemoteAddr().String(), "max_handshakes", l.cfg.MaxHandshakes, "refused", refused)
+			}
 			continue
 		}
 		p := &pendingConn{Conn: c, l: l, expired: make(chan struct{})}

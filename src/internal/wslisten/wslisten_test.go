@@ -7,12 +7,14 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -89,6 +91,24 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 		return false
 	}
 	return true
+}
+
+// syncBuffer is a log sink safe for the listener's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func openFDs() int {
@@ -244,7 +264,12 @@ var _ = Describe("Listener", func() {
 		})
 
 		It("refuses connections beyond MaxHandshakes and serves again once they are gone", func() {
-			r := newRig(func(c *wslisten.Config) { c.MaxHandshakes = 3; c.HandshakeTimeout = 2 * time.Second })
+			logs := &syncBuffer{}
+			r := newRig(func(c *wslisten.Config) {
+				c.MaxHandshakes = 3
+				c.HandshakeTimeout = 2 * time.Second
+				c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+			})
 			var stalled []net.Conn
 			for range 3 {
 				c, err := net.Dial("tcp", r.l.Addr().String())
@@ -259,6 +284,13 @@ var _ = Describe("Listener", func() {
 			start := time.Now()
 			Expect(closedWithin(extra, 10*time.Second)).To(BeTrue())
 			Expect(time.Since(start)).To(BeNumerically("<", time.Second), "refused at once, not timed out")
+			for range 5 {
+				more, err := net.Dial("tcp", r.l.Addr().String())
+				Expect(err).NotTo(HaveOccurred())
+				Expect(closedWithin(more, 10*time.Second)).To(BeTrue())
+				more.Close()
+			}
+			Expect(strings.Count(logs.String(), "too many handshakes")).To(Equal(1), "one log line per interval, not one per refusal")
 			for _, c := range stalled {
 				c.Close()
 			}
