@@ -29,15 +29,15 @@ const (
 	// DefaultPath is where RFC-0029 clients connect: the advertised href is "wss://ssh.<domain>".
 	DefaultPath             = "/"
 	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultMaxHandshakes    = 64
+	DefaultMaxHandshakes    = 128
 	DefaultMaxMessageBytes  = 256 << 10
 )
 
 // maxHeaderBytes caps the HTTP request head; an upgrade needs a few hundred bytes.
 const maxHeaderBytes = 16 << 10
 
-// refusalLogInterval spaces the log lines about connections refused over MaxHandshakes.
-const refusalLogInterval = 10 * time.Second
+// evictionLogInterval spaces the log lines about handshakes evicted over MaxHandshakes.
+const evictionLogInterval = 10 * time.Second
 
 // closeGrace is how long Conn.Close waits for the client's answer to its close frame.
 const closeGrace = time.Second
@@ -59,7 +59,8 @@ type Config struct {
 	// HandshakeTimeout bounds everything from the TCP accept to the hand-over to Accept:
 	// TLS handshake, request headers, upgrade, and waiting for Accept to be called.
 	HandshakeTimeout time.Duration
-	// MaxHandshakes bounds the connections in that phase at once; more are closed on accept.
+	// MaxHandshakes bounds the connections in that phase at once; when full, the oldest is
+	// closed to make room for a new one.
 	MaxHandshakes int
 	// MaxMessageBytes bounds one WebSocket message; a larger one closes the connection (1009).
 	MaxMessageBytes int64
@@ -81,8 +82,8 @@ type Listener struct {
 	pending map[*pendingConn]struct{}
 	wg      sync.WaitGroup // the Serve goroutine and every running handler
 
-	refused        int       // connections refused over MaxHandshakes since the last log line
-	lastRefusalLog time.Time // when that line was written
+	evicted         int       // handshakes evicted over MaxHandshakes since the last log line
+	lastEvictionLog time.Time // when that line was written
 
 	closeOnce sync.Once
 }
@@ -383,6 +384,7 @@ type pendingConn struct {
 	net.Conn
 	l        *Listener
 	timer    *time.Timer
+	started  time.Time
 	expired  chan struct{}
 	once     sync.Once
 	closeErr error
@@ -414,7 +416,7 @@ func (p *pendingConn) Close() error {
 }
 
 // gate is the TCP side of the HTTPS server: it counts and times connections in their
-// handshake phase and closes new ones beyond MaxHandshakes.
+// handshake phase and, beyond MaxHandshakes, closes the oldest of them.
 type gate struct{ l *Listener }
 
 func (g gate) Accept() (net.Conn, error) {
@@ -430,25 +432,34 @@ func (g gate) Accept() (net.Conn, error) {
 			_ = c.Close()
 			return nil, net.ErrClosed
 		}
+		var evict *pendingConn
 		if len(l.pending) >= l.cfg.MaxHandshakes {
-			l.refused++
-			logNow := time.Since(l.lastRefusalLog) >= refusalLogInterval
-			refused := l.refused
-			if logNow {
-				l.lastRefusalLog, l.refused = time.Now(), 0
+			// Full: the oldest handshake goes, not the newcomer. A client completes its
+			// handshake in a few round trips, so a flood has to outpace that to shut it out,
+			// where refusing newcomers would let a few stalled connections do it.
+			for q := range l.pending {
+				if evict == nil || q.started.Before(evict.started) {
+					evict = q
+				}
 			}
-			l.mu.Unlock()
-			_ = c.Close()
-			if logNow { // at most one line per interval, however hard the flood
-				l.logger.Warn("websocket connections refused: too many handshakes in progress",
-					"peer", c.RemoteAddr().String(), "max_handshakes", l.cfg.MaxHandshakes, "refused", refused)
-			}
-			continue
+			l.evicted++
 		}
-		p := &pendingConn{Conn: c, l: l, expired: make(chan struct{})}
+		logNow := evict != nil && time.Since(l.lastEvictionLog) >= evictionLogInterval
+		evicted := l.evicted
+		if logNow {
+			l.lastEvictionLog, l.evicted = time.Now(), 0
+		}
+		p := &pendingConn{Conn: c, l: l, expired: make(chan struct{}), started: time.Now()}
 		l.pending[p] = struct{}{}
 		p.timer = time.AfterFunc(l.cfg.HandshakeTimeout, p.expire)
 		l.mu.Unlock()
+		if evict != nil {
+			evict.expire()
+			if logNow { // at most one line per interval, however hard the flood
+				l.logger.Warn("websocket handshakes evicted: too many in progress, the oldest are closed",
+					"peer", evict.RemoteAddr().String(), "max_handshakes", l.cfg.MaxHandshakes, "evicted", evicted)
+			}
+		}
 		return p, nil
 	}
 }

@@ -263,46 +263,49 @@ var _ = Describe("Listener", func() {
 			Expect(string(buf[:n])).To(Equal("still here"))
 		})
 
-		It("refuses connections beyond MaxHandshakes and serves again once they are gone", func() {
+		It("closes the oldest handshake beyond MaxHandshakes, so a client gets through while stalled ones are held", func() {
 			logs := &syncBuffer{}
 			r := newRig(func(c *wslisten.Config) {
 				c.MaxHandshakes = 3
-				c.HandshakeTimeout = 2 * time.Second
+				c.HandshakeTimeout = time.Minute
 				c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 			})
 			var stalled []net.Conn
 			for range 3 {
 				c, err := net.Dial("tcp", r.l.Addr().String())
 				Expect(err).NotTo(HaveOccurred())
+				defer c.Close()
+				stalled = append(stalled, c)
+				time.Sleep(50 * time.Millisecond) // distinct start times: the first is the oldest
+			}
+			// A real client: its connection evicts the oldest stalled one and it upgrades.
+			client := r.dial(nil)
+			server := r.accept()
+			Expect(client.Write(context.Background(), websocket.MessageBinary, []byte("through"))).To(Succeed())
+			buf := make([]byte, 16)
+			n, err := server.Read(buf)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(buf[:n])).To(Equal("through"))
+			Expect(closedWithin(stalled[0], 10*time.Second)).To(BeTrue(), "the oldest was closed")
+			Expect(closedWithin(stalled[2], 300*time.Millisecond)).To(BeFalse(), "the newest stalled one is still held")
+
+			// A flood: every new connection evicts an older one; the count never exceeds the bound.
+			for range 6 {
+				c, err := net.Dial("tcp", r.l.Addr().String())
+				Expect(err).NotTo(HaveOccurred())
+				defer c.Close()
 				stalled = append(stalled, c)
 			}
-			// Give the accept loop time to count them.
-			time.Sleep(200 * time.Millisecond)
-			extra, err := net.Dial("tcp", r.l.Addr().String())
-			Expect(err).NotTo(HaveOccurred())
-			defer extra.Close()
-			start := time.Now()
-			Expect(closedWithin(extra, 10*time.Second)).To(BeTrue())
-			Expect(time.Since(start)).To(BeNumerically("<", time.Second), "refused at once, not timed out")
-			for range 5 {
-				more, err := net.Dial("tcp", r.l.Addr().String())
-				Expect(err).NotTo(HaveOccurred())
-				Expect(closedWithin(more, 10*time.Second)).To(BeTrue())
-				more.Close()
-			}
-			Expect(strings.Count(logs.String(), "too many handshakes")).To(Equal(1), "one log line per interval, not one per refusal")
-			for _, c := range stalled {
-				c.Close()
-			}
-			Eventually(func() error {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				c, _, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{HTTPClient: r.httpClient()})
-				if err == nil {
-					c.CloseNow()
+			Eventually(func() int {
+				held := 0
+				for _, c := range stalled {
+					if !closedWithin(c, 50*time.Millisecond) {
+						held++
+					}
 				}
-				return err
-			}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
+				return held
+			}, 10*time.Second, 100*time.Millisecond).Should(BeNumerically("<=", 3))
+			Expect(strings.Count(logs.String(), "handshakes evicted")).To(Equal(1), "one log line per interval, not one per eviction")
 		})
 	})
 
