@@ -76,6 +76,9 @@ type Listener struct {
 	srv    *http.Server
 	ready  chan *Conn
 	done   chan struct{}
+	// served is closed when the HTTPS server stops, serveErr then says why.
+	served   chan struct{}
+	serveErr error
 
 	mu      sync.Mutex
 	closed  bool
@@ -123,6 +126,7 @@ func Listen(cfg Config) (*Listener, error) {
 		tcp:     tcp,
 		ready:   make(chan *Conn),
 		done:    make(chan struct{}),
+		served:  make(chan struct{}),
 		pending: make(map[*pendingConn]struct{}),
 	}
 	l.srv = &http.Server{
@@ -142,7 +146,8 @@ func Listen(cfg Config) (*Listener, error) {
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		_ = l.srv.Serve(tls.NewListener(gate{l}, tlsConf))
+		l.serveErr = l.srv.Serve(tls.NewListener(gate{l}, tlsConf))
+		close(l.served)
 	}()
 	return l, nil
 }
@@ -150,7 +155,8 @@ func Listen(cfg Config) (*Listener, error) {
 // Addr is the bound TCP address.
 func (l *Listener) Addr() net.Addr { return l.tcp.Addr() }
 
-// Accept returns the next upgraded connection, or net.ErrClosed once Close was called.
+// Accept returns the next upgraded connection; net.ErrClosed once Close was called, or the
+// HTTPS server's error should it stop on its own.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
 		select {
@@ -162,6 +168,13 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return c, nil
 		case <-l.done:
 			return nil, net.ErrClosed
+		case <-l.served:
+			select {
+			case <-l.done:
+				return nil, net.ErrClosed
+			default:
+			}
+			return nil, fmt.Errorf("websocket listener stopped: %w", l.serveErr)
 		}
 	}
 }
