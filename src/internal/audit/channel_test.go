@@ -97,7 +97,7 @@ var _ = Describe("channel events", func() {
 		Expect(strip(ev[2], "start_time", "duration_seconds")).To(Equal(map[string]any{
 			"event": "channel", "channel": 1.0, "channel_type": "session", "direction": "client", "program": "exec",
 			"command": "sh -c 'exit 3'", "pty": false, "exit_status": 3.0, "bytes_to_backend": 0.0, "bytes_to_client": 0.0,
-			"denials": []any{map[string]any{"kind": "env", "reason": "environment variable LD_PRELOAD is not accepted by the operator's policy"}},
+			"denials":    []any{map[string]any{"kind": "env", "reason": "environment variable LD_PRELOAD is not accepted by the operator's policy"}},
 			"end_reason": "exited",
 		}))
 		Expect(strip(ev[3], "start_time", "duration_seconds")).To(Equal(map[string]any{
@@ -108,7 +108,7 @@ var _ = Describe("channel events", func() {
 		Expect(strip(ev[4])).To(Equal(map[string]any{
 			"event": "channel-refused", "channel": 3.0, "channel_type": "direct-tcpip", "direction": "client",
 			"forward_target": "10.0.0.9:22",
-			"denied": map[string]any{"kind": "local-forward", "reason": "port forwarding to 10.0.0.9:22 is not permitted"},
+			"denied":         map[string]any{"kind": "local-forward", "reason": "port forwarding to 10.0.0.9:22 is not permitted"},
 		}))
 		Expect(strip(ev[5])).To(Equal(map[string]any{
 			"event": "request-refused", "request_type": "tcpip-forward", "listen_address": "localhost:9000",

@@ -74,4 +74,3 @@ func TestWorkedExampleYAML(t *testing.T) {
 		t.Error("duration")
 	}
 }
-
