@@ -234,3 +234,37 @@ func (r *Rules) envAccepted(name string) bool {
 	}
 	return false
 }
+
+// Answer is how the proxy answers a denied session request so that both the cf CLI and
+// OpenSSH show the reason. The cf CLI (util/clissh) reads stderr and the exit status only once
+// the program started, and gives up on a failed pty-req without a word; OpenSSH shows stderr
+// at any time and carries on after a failed pty-req or env.
+type Answer int
+
+// Answers.
+const (
+	// AnswerFail: reply false and write StderrLine (env, agent, X11, malformed requests).
+	AnswerFail Answer = iota
+	// AnswerExit: reply true without relaying, write StderrLine, send exit-status
+	// DeniedExitStatus and close the channel (shell, exec, scp, sftp, subsystems, duration).
+	AnswerExit
+	// AnswerDefer: reply true without relaying; the channel's next shell/exec/subsystem
+	// request is then answered AnswerExit with this denial (pty: a terminal session is refused
+	// with its reason instead of running without the terminal the user asked for).
+	AnswerDefer
+)
+
+// DeniedExitStatus is the exit status of a session the policy refused (126: the shell's
+// "command found but not executable").
+const DeniedExitStatus = 126
+
+// Answer says how to answer the request this denial refused.
+func (d *Denial) Answer() Answer {
+	switch d.Kind {
+	case KindShell, KindExec, KindSCP, KindSFTP, KindSubsystem, KindMaxSessionDuration:
+		return AnswerExit
+	case KindPty:
+		return AnswerDefer
+	}
+	return AnswerFail
+}

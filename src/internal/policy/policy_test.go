@@ -413,3 +413,13 @@ func TestDurationDenial(t *testing.T) {
 		t.Fatalf("%v", r.SessionDurationDenial())
 	}
 }
+
+func TestAnswers(t *testing.T) {
+	for k, want := range map[Kind]Answer{KindShell: AnswerExit, KindExec: AnswerExit, KindSCP: AnswerExit, KindSFTP: AnswerExit,
+		KindSubsystem: AnswerExit, KindMaxSessionDuration: AnswerExit, KindPty: AnswerDefer, KindEnv: AnswerFail,
+		KindAgent: AnswerFail, KindX11: AnswerFail, KindMalformed: AnswerFail} {
+		if got := (&Denial{Kind: k}).Answer(); got != want {
+			t.Errorf("%s: answer %d, want %d", k, got, want)
+		}
+	}
+}
