@@ -44,11 +44,11 @@ func (r *Rules) Channel(chanType string, extra []byte) (Channel, *Denial) {
 		if !r.p.LocalForwarding {
 			return c, deny(KindLocalForward, "port forwarding (-L, -D) is disabled by %s", policyForwardingDenied)
 		}
-		if r.permitOpen.any {
-			return c, nil // relayed as is; the instance's sshd judges the payload
-		}
 		d, err := payload.ParseDirectTCPIP(extra)
 		if err != nil {
+			if r.permitOpen.any {
+				return c, nil // relayed as is; the instance's sshd judges the payload
+			}
 			return c, deny(KindMalformed, "malformed direct-tcpip channel request")
 		}
 		c.Target = net.JoinHostPort(d.Host, strconv.FormatUint(uint64(d.Port), 10))
@@ -78,11 +78,11 @@ func (r *Rules) BackendChannel(chanType string, extra []byte) (Channel, *Denial)
 		if !r.p.RemoteForwarding {
 			return c, deny(KindRemoteForward, "remote port forwarding (-R) is disabled by %s", policyForwardingDenied)
 		}
-		if r.permitListen.any {
-			return c, nil
-		}
 		host, port, ok := parseForwarded(extra)
 		if !ok {
+			if r.permitListen.any {
+				return c, nil
+			}
 			return c, deny(KindMalformed, "malformed forwarded-tcpip channel request")
 		}
 		c.Target = net.JoinHostPort(host, strconv.FormatUint(uint64(port), 10))

@@ -116,7 +116,7 @@ func compileList(key string, items []string, listen bool) (patternList, []error)
 		}
 		hp, err := parseHostPort(s, listen)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s[%d]: %q: %v", key, i, capShow(it), err))
+			errs = append(errs, fmt.Errorf("%s[%d]: %q: %v", key, i, it, err))
 			continue
 		}
 		l.entries = append(l.entries, hp)

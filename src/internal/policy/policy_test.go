@@ -191,6 +191,16 @@ func TestDefaultIsTodaysBehaviour(t *testing.T) {
 	if _, d := r.BackendChannel(ChanForwardedTCPIP, nil); d != nil {
 		t.Errorf("default policy denies forwarded-tcpip: %v", d)
 	}
+	// The target is known for the audit log even when any destination is permitted.
+	if c, d := r.Channel(ChanDirectTCPIP, directTCPIP("db.internal", 5432)); d != nil || c.Target != "db.internal:5432" {
+		t.Errorf("channel %+v %v", c, d)
+	}
+	if c, d := r.BackendChannel(ChanForwardedTCPIP, directTCPIP("::1", 9000)); d != nil || c.Target != "[::1]:9000" {
+		t.Errorf("forwarded %+v %v", c, d)
+	}
+	if l, d := r.GlobalRequest(ReqTCPIPForward, tcpipForward("localhost", 9000)); d != nil || l != "localhost:9000" {
+		t.Errorf("listen %q %v", l, d)
+	}
 	if len(r.Warnings()) != 0 {
 		t.Errorf("default warnings: %v", r.Warnings())
 	}
