@@ -70,3 +70,35 @@ func ref(p, s string) bool {
 	}
 	return s != "" && s[0] == p[0] && ref(p[1:], s[1:])
 }
+
+// FuzzDecisions feeds client-controlled payloads to every decision under a restrictive policy:
+// no panic, and every denial is one capped line.
+func FuzzDecisions(f *testing.F) {
+	f.Add("direct-tcpip", []byte("\x00\x00\x00\x09127.0.0.1\x00\x00\x1f\x90\x00\x00\x00\x00\x00\x00\x00\x00"))
+	f.Add("env", []byte("\x00\x00\x00\x01A\x00\x00\x00\x01B"))
+	f.Add("exec", []byte("\x00\x00\x00\x06scp -t"))
+	p := Default()
+	p.Exec, p.SFTP, p.OtherSubsystems, p.Pty = false, false, false, false
+	p.PermitOpen = []string{"127.0.0.1:8080", "*.internal:*", "[::1]:22"}
+	p.PermitListen = []string{"localhost:9000"}
+	r, errs := Compile(p)
+	if len(errs) > 0 {
+		f.Fatal(errs)
+	}
+	f.Fuzz(func(t *testing.T, typ string, data []byte) {
+		var ds []*Denial
+		_, d := r.Channel(typ, data)
+		ds = append(ds, d)
+		_, d = r.BackendChannel(typ, data)
+		ds = append(ds, d)
+		_, d = r.GlobalRequest(typ, data)
+		ds = append(ds, d)
+		_, d = r.SessionRequest(typ, data)
+		ds = append(ds, d)
+		for _, d := range ds {
+			if d != nil && (len(d.Reason) > 400 || strings.ContainsAny(d.Reason, "\r\n")) {
+				t.Fatalf("reason %q", d.Reason)
+			}
+		}
+	})
+}

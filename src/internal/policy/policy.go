@@ -10,8 +10,10 @@ package policy
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 
@@ -129,15 +131,41 @@ func deny(k Kind, format string, args ...any) *Denial {
 	return &Denial{Kind: k, Reason: fmt.Sprintf(format, args...)}
 }
 
-// capShow is s as it may appear in a one-line reason: capped, quoted if not plain printable.
+// capShow is s as it may appear in a one-line reason: at most about 128 bytes, and quoted with
+// escapes when it holds control characters, quotes, backslashes or invalid UTF-8.
 func capShow(s string) string {
-	c := logging.CapAt(s, 128)
-	for _, r := range c {
-		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
-			return fmt.Sprintf("%q", c)
+	const limit = 128
+	plain := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' || r == utf8.RuneError {
+			plain = false
+			break
 		}
 	}
-	return c
+	if plain {
+		return logging.CapAt(s, limit)
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i, r := range s {
+		if b.Len() >= limit {
+			b.WriteString(`"…[truncated ` + strconv.Itoa(len(s)-i) + ` bytes]`)
+			return b.String()
+		}
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r == utf8.RuneError:
+			b.WriteString(`\ufffd`)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // Rules is a validated, compiled Policy; its methods are safe for concurrent use.

@@ -433,3 +433,19 @@ func TestAnswers(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDecisions: the cost of the decisions taken per channel open and per request.
+func BenchmarkDecisions(b *testing.B) {
+	p := Default()
+	p.PermitOpen = []string{"127.0.0.1:8080", "10.0.16.*:5432", "*.service.internal:*", "[fd00::5]:443", "db-?.internal:5432"}
+	r, _ := Compile(p)
+	fwd := directTCPIP("db-3.internal", 5432)
+	e := env("LC_ALL", "C.UTF-8")
+	exec := payload.String("scp -p -t -- /home/vcap/app/file.txt")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Channel(ChanDirectTCPIP, fwd)
+		r.SessionRequest("env", e)
+		r.SessionRequest("exec", exec)
+	}
+}
