@@ -108,6 +108,8 @@ type Denial struct {
 	// Reason is one line for the user (channel open failure message, or stderr line with a
 	// request failure). Attacker-controlled parts are capped and quoted when not printable.
 	Reason string
+	// final marks a deferred pty denial delivered at the program request (answered AnswerExit).
+	final bool
 }
 
 func (d *Denial) Error() string { return d.Reason }
@@ -292,6 +294,9 @@ func (d *Denial) Answer() Answer {
 	case KindShell, KindExec, KindSCP, KindSFTP, KindSubsystem, KindMaxSessionDuration:
 		return AnswerExit
 	case KindPty:
+		if d.final {
+			return AnswerExit
+		}
 		return AnswerDefer
 	}
 	return AnswerFail

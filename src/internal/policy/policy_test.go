@@ -449,3 +449,46 @@ func BenchmarkDecisions(b *testing.B) {
 		r.SessionRequest("exec", exec)
 	}
 }
+
+func TestSessionDefersPtyDenial(t *testing.T) {
+	pty := append(payload.String("xterm"), make([]byte, 16)...)
+	pty = append(pty, payload.String("")...)
+
+	p := Default()
+	p.Pty = false
+	s := mustCompile(t, p).NewSession()
+	_, d := s.Request("pty-req", pty)
+	if d == nil || d.Answer() != AnswerDefer {
+		t.Fatalf("pty-req: %v", d)
+	}
+	if _, d := s.Request("env", env("LANG", "C")); d != nil {
+		t.Fatalf("env after refused pty: %v", d)
+	}
+	_, d = s.Request("shell", nil)
+	if d == nil || d.Kind != KindPty || d.Answer() != AnswerExit || !strings.Contains(d.Reason, "pty") {
+		t.Fatalf("shell after refused pty: %+v", d)
+	}
+	if prog, hasPty := s.Started(); prog != "" || hasPty || s.Recorded() {
+		t.Fatalf("started %q pty %v", prog, hasPty)
+	}
+
+	s = mustCompile(t, Default()).NewSession()
+	s.Request("pty-req", pty)
+	if _, d := s.Request("shell", nil); d != nil {
+		t.Fatal(d)
+	}
+	if !s.Recorded() {
+		t.Fatal("shell with pty not recorded")
+	}
+	s = mustCompile(t, Default()).NewSession()
+	s.Request("pty-req", pty)
+	s.Request("subsystem", payload.String("sftp"))
+	if prog, _ := s.Started(); prog != ProgramSFTP || s.Recorded() {
+		t.Fatalf("sftp: %q recorded %v", prog, s.Recorded())
+	}
+	s = mustCompile(t, Default()).NewSession()
+	s.Request("exec", payload.String("ls"))
+	if s.Recorded() {
+		t.Fatal("exec without pty recorded")
+	}
+}
