@@ -57,7 +57,8 @@ const (
 )
 
 // DefaultAcceptEnv is what OpenSSH clients send by default (Debian and macOS ssh_config:
-// SendEnv LANG LC_*; newer OpenSSH adds COLORTERM and NO_COLOR) plus TERM for SetEnv users.
+// SendEnv LANG LC_*; newer Debian releases add COLORTERM and NO_COLOR) plus TERM for SetEnv
+// users. The cf CLI sends no env requests.
 var DefaultAcceptEnv = []string{"LANG", "LC_*", "TERM", "COLORTERM", "NO_COLOR"}
 
 // Default is the policy when the config has no `policy:` block.
