@@ -1,4 +1,4 @@
-package auth_test
+package login_test
 
 import (
 	"crypto/ed25519"
