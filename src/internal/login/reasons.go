@@ -35,7 +35,7 @@ const (
 	AtAuthentication Where = iota + 1
 	// AtChannelOpen: the user was permitted but the instance cannot be reached. Authentication
 	// succeeds, each channel open is rejected with the reason (the cf CLI prints "SSH session
-	// allocation failed: ... connect failed (<reason>)", OpenSSH "channel 0: open failed:
+	// allocation failed: ... connect failed (\"<reason>\")", OpenSSH "channel 0: open failed:
 	// connect failed: <reason>"), global requests are refused, and the connection is closed.
 	AtChannelOpen
 )

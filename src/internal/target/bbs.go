@@ -44,8 +44,8 @@ func (e *InstanceError) Error() string {
 	return fmt.Sprintf("actual LRP at index %d is %s", e.Index, e.State)
 }
 
-// Missing reports whether the index is beyond the desired instances.
-func (e *InstanceError) Missing() bool { return e.Instances >= 0 && e.Index >= e.Instances }
+// Missing reports whether the index is beyond the desired instances (and nothing runs there).
+func (e *InstanceError) Missing() bool { return e.State == "" && e.Instances >= 0 && e.Index >= e.Instances }
 
 // LRPSource is the part of the BBS client the resolver needs (bbs.Client satisfies it).
 type LRPSource interface {

@@ -243,7 +243,7 @@ func (r *Rig) SetRoute(edit func(route map[string]any)) {
 	if r.Opts.WithAppRoute {
 		routes["cf-router"] = []byte(`[{"hostnames":["app.example.com"],"port":8080}]`)
 	}
-	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Routes: routes,
+	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Instances: int32(r.Opts.Instances), Routes: routes,
 		LogGUID: r.Opts.LogGUID, MetricTags: r.Opts.MetricTags})
 }
 
