@@ -381,7 +381,7 @@ func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) 
 	if s.login.KeysEnabled() {
 		cfg.PublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			if err := s.login.OfferKey(meta.User(), key); err != nil {
-				return nil, err
+				return nil, s.refused(st, meta, metrics.MethodPublicKey, err)
 			}
 			return &ssh.Permissions{}, nil
 		}
