@@ -289,3 +289,55 @@ var _ = Describe("refusals: every reason in docs/refusals.md, as the cf CLI's cl
 		})
 	}
 })
+
+var _ = Describe("penalties follow the refusal's blame", func() {
+	// Client addresses are known (client_addresses_preserved) and loopback is not exempt, so
+	// penalties are live for this suite's 127.0.0.1: one client fault (5s) outlasts min (1s).
+	const penalties = "client_addresses_preserved: true\nper_source_penalty_exempt_list: []\n" +
+		"per_source_penalties: {enabled: true, authfail: 5s, min: 1s, max: 60s}\n"
+	var e *env
+	BeforeEach(func() {
+		e = newEnv()
+		e.startProxy(proxyOpts{extra: penalties})
+	})
+
+	login := func(user, password string) (error, error) {
+		authErr, _, sessionErr := cfLikeLogin(e.proxyPort, user, ssh.Password(password))
+		return authErr, sessionErr
+	}
+
+	It("never penalises a platform fault, however often it repeats", func() {
+		for i := range 50 {
+			if i%2 == 0 { // refused at authentication: UAA is down
+				code := e.code()
+				e.uaa.SetMode(uaastub.Down)
+				authErr, _ := login(e.user(), code)
+				Expect(authErr).To(MatchError(ContainSubstring("unable to authenticate")), "attempt %d", i)
+				e.uaa.SetMode(uaastub.Normal)
+			} else { // refused on the channel open: the BBS is down
+				e.bbs.SetMode(bbsstub.Down)
+				authErr, sessionErr := login(e.user(), e.code())
+				Expect(authErr).NotTo(HaveOccurred(), "attempt %d", i)
+				Expect(sessionErr).To(MatchError(ContainSubstring("BBS unavailable")), "attempt %d", i)
+				e.bbs.SetMode(bbsstub.Normal)
+			}
+		}
+		Eventually(func() int { return strings.Count(e.proxyLog(), "ssh-proxy.handshake-failed") }, 5*time.Second).Should(Equal(25))
+		Eventually(func() int { return strings.Count(e.proxyLog(), "ssh-proxy.session-refused") }, 5*time.Second).Should(Equal(25))
+		authErr, sessionErr := login(e.user(), e.code())
+		Expect(authErr).NotTo(HaveOccurred())
+		Expect(sessionErr).NotTo(HaveOccurred())
+		Expect(e.proxyLog()).NotTo(ContainSubstring(`"reason":"penalty"`))
+	})
+
+	It("penalises a client fault: the next connection is refused at once, even with a good code", func() {
+		authErr, _ := login(e.user(), "not-a-code")
+		Expect(authErr).To(MatchError(ContainSubstring("unable to authenticate")))
+		// The penalty is recorded once the proxy has finished with that connection.
+		Eventually(e.proxyLog, 5*time.Second).Should(ContainSubstring("ssh-proxy.handshake-failed"))
+		authErr, _ = login(e.user(), e.code())
+		Expect(authErr).To(HaveOccurred())
+		Expect(authErr).NotTo(MatchError(ContainSubstring("unable to authenticate")), "closed before the handshake")
+		Eventually(e.proxyLog, 5*time.Second).Should(ContainSubstring(`"reason":"penalty"`))
+	})
+})
