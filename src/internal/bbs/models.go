@@ -112,7 +112,7 @@ type DesiredLRP struct {
 	ProcessGUID string
 	// Instances is how many instances are desired (indexes 0..Instances-1).
 	Instances int32
-	Routes      map[string][]byte
+	Routes    map[string][]byte
 	// LogGUID is the app's log stream (Cloud Controller sets the app guid).
 	LogGUID string
 	// MetricTags are the tags Diego puts on the app's logs and metrics.

@@ -45,7 +45,9 @@ func (e *InstanceError) Error() string {
 }
 
 // Missing reports whether the index is beyond the desired instances (and nothing runs there).
-func (e *InstanceError) Missing() bool { return e.State == "" && e.Instances >= 0 && e.Index >= e.Instances }
+func (e *InstanceError) Missing() bool {
+	return e.State == "" && e.Instances >= 0 && e.Index >= e.Instances
+}
 
 // LRPSource is the part of the BBS client the resolver needs (bbs.Client satisfies it).
 type LRPSource interface {
