@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,6 +166,17 @@ var refusalCases = map[string]refusalCase{
 	}},
 }
 
+// metricsPage is the proxy's Prometheus text page (a proxy started with metrics).
+func metricsPage(e *env) string {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(e.rig.MetricsPort) + "/metrics")
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
 // cfLikeLogin connects as the cf CLI does (x/crypto ssh.Dial, then NewSession) and returns the
 // authentication error, the banners, and the session error.
 func cfLikeLogin(port int, user string, method ssh.AuthMethod) (authErr error, banner string, sessionErr error) {
@@ -233,6 +246,7 @@ var _ = Describe("refusals: every reason in docs/refusals.md, as the cf CLI's cl
 			Expect(ok).To(BeTrue(), "no case for %s", row.code)
 			e := newEnv()
 			e.startOpts = c.opts
+			e.startOpts.metrics, e.startOpts.auditLog = true, true
 			if c.setup != nil {
 				c.setup(e)
 			}
@@ -282,6 +296,12 @@ var _ = Describe("refusals: every reason in docs/refusals.md, as the cf CLI's cl
 				Eventually(e.proxyLog, 10*time.Second).Should(ContainSubstring(`"reason_code":"` + row.code + `"`))
 				Expect(e.proxyLog()).To(ContainSubstring("ssh-proxy.session-refused"))
 				Expect(e.proxyLog()).NotTo(ContainSubstring("ssh-proxy.session-started"))
+				Expect(metricsPage(e)).To(ContainSubstring(`ssh_proxy_refusals_total{reason="instance"} 2`))
+				audit, err := os.ReadFile(e.rig.AuditFile)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(strings.Count(string(audit), `"event":"session-refused"`)).To(Equal(2), string(audit))
+				Expect(string(audit)).To(ContainSubstring(`"reason_code":"` + row.code + `","reason":"` + want + `"`))
+				Expect(string(audit)).NotTo(ContainSubstring("session-start"))
 			default:
 				Fail("unknown place " + row.where)
 			}
