@@ -1,4 +1,4 @@
-package auth
+package login
 
 import (
 	"bytes"
@@ -6,23 +6,19 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
+	"github.com/app-ssh/app-ssh/internal/target"
 )
 
 // SchemeStatic marks permissions for a static target ("<target>/<index>", no scheme prefix).
-// ExtProcessGUID then carries the target name.
+// Grant.ProcessGUID then carries the target name.
 const SchemeStatic Scheme = "static"
-
-// Reasons specific to static targets.
-const (
-	ReasonUnknownTarget    = "unknown target or instance index"
-	ReasonKeyNotAuthorized = "public key not authorized for this target"
-)
 
 // ErrStaticUsernameFormat is wrapped by every ParseStaticUsername error.
 var ErrStaticUsernameFormat = errors.New("user name must be <target>/<index>")
@@ -67,40 +63,56 @@ func IsStaticUsername(user string) bool {
 	return colon < 0 || (slash >= 0 && slash < colon)
 }
 
-// StaticTarget is what the static authenticator knows about one target.
+// StaticTarget is one static target: fixed sshd instances that need no BBS, reached with
+// the proxy's own key and pinned by one host-key fingerprint. PrivateKeyPEM is a secret.
 type StaticTarget struct {
 	Name string
-	// Instances is how many instances the target has (indexes 0..Instances-1).
-	Instances int
+	// Addresses are host:port of each instance, by index.
+	Addresses []string
+	// HostFingerprint pins every instance's host key.
+	HostFingerprint string
+	// User is presented to the instances' sshd ("" = the relay's default).
+	User string
+	// PrivateKeyPEM is the key the proxy logs in with.
+	PrivateKeyPEM []byte
 	// AuthorizedKeys may open sessions to any instance of the target.
 	AuthorizedKeys []ssh.PublicKey
 }
 
 type staticEntry struct {
-	instances int
-	keys      [][]byte // wire form of each authorized key
+	StaticTarget
+	keys [][]byte // wire form of each authorized key
 }
 
-// Static authenticates "<target>/<index>" user names: by public key (the target's authorized
-// keys, decided only once the client proved it holds the private key) or by the diego
-// credentials as password (when Credentials is not empty).
+// Static is the static-target login scheme: "<target>/<index>" user names, authenticated by
+// public key (the target's authorized keys, decided only once the client proved it holds the
+// private key) or by the diego credentials as password (when Credentials is not empty), and
+// resolved to the configured instance.
 type Static struct {
 	targets     map[string]staticEntry
 	credentials []byte
 }
 
-// NewStatic builds the authenticator. credentials are the diego credentials accepted as a
-// password for every static target; nil or empty turns password logins off.
+// NewStatic checks and indexes the targets. credentials are the diego credentials accepted as
+// a password for every static target; nil or empty turns password logins off.
 func NewStatic(targets []StaticTarget, credentials []byte) (*Static, error) {
 	s := &Static{targets: make(map[string]staticEntry, len(targets)), credentials: bytes.Clone(credentials)}
 	for _, t := range targets {
+		switch {
+		case t.Name == "":
+			return nil, errors.New("static target without a name")
+		case len(t.Addresses) == 0:
+			return nil, fmt.Errorf("static target %q has no instances", t.Name)
+		case t.HostFingerprint == "":
+			return nil, fmt.Errorf("static target %q pins no host key", t.Name)
+		case len(t.PrivateKeyPEM) == 0:
+			return nil, fmt.Errorf("static target %q has no private key", t.Name)
+		}
 		if _, dup := s.targets[t.Name]; dup {
 			return nil, fmt.Errorf("static target %q defined twice", t.Name)
 		}
-		if t.Instances < 1 {
-			return nil, fmt.Errorf("static target %q has no instances", t.Name)
-		}
-		e := staticEntry{instances: t.Instances}
+		t.Addresses = slices.Clone(t.Addresses)
+		e := staticEntry{StaticTarget: t}
 		for _, k := range t.AuthorizedKeys {
 			e.keys = append(e.keys, k.Marshal())
 		}
@@ -112,11 +124,11 @@ func NewStatic(targets []StaticTarget, credentials []byte) (*Static, error) {
 func (s *Static) lookup(user string) (string, int, staticEntry, error) {
 	name, idx, err := ParseStaticUsername(user)
 	if err != nil {
-		return "", 0, staticEntry{}, Refuse(ReasonBadUsername, err)
+		return "", 0, staticEntry{}, refuse(ReasonBadUsername, err)
 	}
 	e, ok := s.targets[name]
-	if !ok || idx >= e.instances {
-		return "", 0, staticEntry{}, Refuse(ReasonUnknownTarget, fmt.Errorf("no static target instance %s/%d", name, idx))
+	if !ok || idx >= len(e.Addresses) {
+		return "", 0, staticEntry{}, refuse(ReasonUnknownTarget, fmt.Errorf("no static target instance %s/%d", name, idx))
 	}
 	return name, idx, e, nil
 }
@@ -133,56 +145,56 @@ func (e staticEntry) authorizes(key ssh.PublicKey) bool {
 	return found
 }
 
-// OfferedKey is for ssh.ServerConfig.PublicKeyCallback, which also sees keys the client merely
-// offers without proving it holds them. It only tells the library whether the key would be
-// acceptable; the permissions it returns carry no target, so nothing can be granted on them.
-func (s *Static) OfferedKey(user string, key ssh.PublicKey) (*ssh.Permissions, error) {
+// offeredKey answers ssh.ServerConfig.PublicKeyCallback, which also sees keys the client
+// merely offers without proving it holds them: it only says whether the key would be
+// acceptable and grants nothing.
+func (s *Static) offeredKey(user string, key ssh.PublicKey) error {
 	_, _, e, err := s.lookup(user)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !e.authorizes(key) {
-		return nil, Refuse(ReasonKeyNotAuthorized, errors.New("key not in the target's authorized_keys"))
+		return refuse(ReasonKeyNotAuthorized, errors.New("key not in the target's authorized_keys"))
 	}
-	return &ssh.Permissions{}, nil
+	return nil
 }
 
-// VerifiedKey is for ssh.ServerConfig.VerifiedPublicKeyCallback: the client has signed with
-// key. It re-checks the key against the target (the offer may have been for another user name
-// in the same connection) and grants the session.
-func (s *Static) VerifiedKey(user string, key ssh.PublicKey) (*ssh.Permissions, error) {
+// verifiedKey runs once the client has signed with key. It re-checks the key against the
+// target (the offer may have been for another user name in the same connection).
+func (s *Static) verifiedKey(user string, key ssh.PublicKey) (*Grant, error) {
 	name, idx, e, err := s.lookup(user)
 	if err != nil {
 		return nil, err
 	}
 	if !e.authorizes(key) {
-		return nil, Refuse(ReasonKeyNotAuthorized, errors.New("key not in the target's authorized_keys"))
+		return nil, refuse(ReasonKeyNotAuthorized, errors.New("key not in the target's authorized_keys"))
 	}
-	return staticPermissions(name, idx, "key SHA256:"+fingerprint.SHA256Base64(key)), nil
+	return e.grant(name, idx, "key SHA256:"+fingerprint.SHA256Base64(key)), nil
 }
 
-// Password authenticates with the diego credentials.
-func (s *Static) Password(user string, password []byte) (*ssh.Permissions, error) {
-	name, idx, _, err := s.lookup(user)
+// password authenticates with the diego credentials.
+func (s *Static) password(user string, password []byte) (*Grant, error) {
+	name, idx, e, err := s.lookup(user)
 	if err != nil {
 		return nil, err
 	}
 	if len(s.credentials) == 0 {
-		return nil, Refuse(ReasonSchemeDisabled, errors.New("password logins to static targets are off (enable_diego_auth is false)"))
+		return nil, refuse(ReasonSchemeDisabled, errors.New("password logins to static targets are off (enable_diego_auth is false)"))
 	}
 	want := sha256.Sum256(s.credentials)
 	got := sha256.Sum256(password)
 	if subtle.ConstantTimeCompare(want[:], got[:]) != 1 {
-		return nil, Refuse(ReasonInvalidCredential, errors.New("diego credentials mismatch"))
+		return nil, refuse(ReasonInvalidCredential, errors.New("diego credentials mismatch"))
 	}
-	return staticPermissions(name, idx, "diego"), nil
+	return e.grant(name, idx, "diego"), nil
 }
 
-func staticPermissions(name string, idx int, user string) *ssh.Permissions {
-	return &ssh.Permissions{Extensions: map[string]string{
-		ExtScheme:      string(SchemeStatic),
-		ExtProcessGUID: name,
-		ExtIndex:       strconv.Itoa(idx),
-		ExtUser:        user,
-	}}
+// grant is a static login with its dial target: the host key pinned and the login key carried
+// exactly like a BBS target's diego-ssh route, so the relay treats both alike.
+func (e staticEntry) grant(name string, idx int, user string) *Grant {
+	return &Grant{Scheme: SchemeStatic, ProcessGUID: name, Index: idx, User: user,
+		InstanceGUID: fmt.Sprintf("static:%s/%d", name, idx),
+		target: target.Target{ProcessGUID: name, Index: idx, InstanceGUID: fmt.Sprintf("static:%s/%d", name, idx),
+			Address: e.Addresses[idx], HostFingerprint: e.HostFingerprint, User: e.User,
+			PrivateKey: string(e.PrivateKeyPEM)}}
 }

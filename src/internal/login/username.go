@@ -2,7 +2,7 @@
 // instance. It parses the SSH user name, runs the Cloud Foundry (UAA one-time code + Cloud
 // Controller ssh_access) or diego (shared secret) check, and records everything it learned in
 // ssh.Permissions; nothing else the client sends is trusted afterwards.
-package auth
+package login
 
 import (
 	"errors"

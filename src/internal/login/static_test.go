@@ -1,6 +1,7 @@
-package auth_test
+package login_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -12,7 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/login"
 )
 
 func newSigner() ssh.Signer {
@@ -37,17 +38,24 @@ func (l lyingSigner) Sign(r io.Reader, data []byte) (*ssh.Signature, error) {
 
 // handshake runs an in-memory SSH handshake with the static authenticator's callbacks wired
 // the way the proxy wires them and returns the server side's permissions or error.
-func handshake(st *auth.Static, user string, methods ...ssh.AuthMethod) (*ssh.Permissions, error) {
+func handshake(st *login.Static, user string, methods ...ssh.AuthMethod) (*login.Grant, error) {
 	hostKey := newSigner()
+	l := &login.Login{Static: st}
+	grant := func(g *login.Grant, err error) (*ssh.Permissions, error) {
+		if err != nil {
+			return nil, err
+		}
+		return g.Permissions(), nil
+	}
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
-			return st.OfferedKey(c.User(), k)
+			return nil, l.OfferKey(c.User(), k)
 		},
 		VerifiedPublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
-			return st.VerifiedKey(c.User(), k)
+			return grant(l.PublicKey(context.Background(), c.User(), k))
 		},
 		PasswordCallback: func(c ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
-			return st.Password(c.User(), pw)
+			return grant(l.Password(context.Background(), c.User(), pw))
 		},
 	}
 	cfg.AddHostKey(hostKey)
@@ -93,35 +101,51 @@ func handshake(st *auth.Static, user string, methods ...ssh.AuthMethod) (*ssh.Pe
 	}
 	a.Close()
 	Eventually(clientDone, 10*time.Second).Should(BeClosed())
-	return perms, err
+	return login.GrantOf(perms), err
+}
+
+func reasonOf(err error) *login.Reason {
+	GinkgoHelper()
+	var r *login.Refusal
+	Expect(errors.As(err, &r)).To(BeTrue(), "%v", err)
+	return r.Reason
+}
+
+// static is a target whose instances do not listen (a grant then carries a refusal).
+func static(name string, instances int, keys ...ssh.PublicKey) login.StaticTarget {
+	addrs := make([]string, instances)
+	for i := range addrs {
+		addrs[i] = "127.0.0.1:1"
+	}
+	return login.StaticTarget{Name: name, Addresses: addrs, HostFingerprint: "SHA256:x", PrivateKeyPEM: []byte("not a key"),
+		AuthorizedKeys: keys}
 }
 
 var _ = Describe("static target authentication", func() {
 	var (
 		alice, bob ssh.Signer
-		st         *auth.Static
+		st         *login.Static
 	)
 
 	BeforeEach(func() {
 		alice, bob = newSigner(), newSigner()
 		var err error
-		st, err = auth.NewStatic([]auth.StaticTarget{
-			{Name: "web", Instances: 2, AuthorizedKeys: []ssh.PublicKey{alice.PublicKey()}},
-			{Name: "db.1", Instances: 1, AuthorizedKeys: []ssh.PublicKey{bob.PublicKey()}},
+		st, err = login.NewStatic([]login.StaticTarget{
+			static("web", 2, alice.PublicKey()), static("db.1", 1, bob.PublicKey()),
 		}, []byte("s3cret"))
 		Expect(err).NotTo(HaveOccurred())
 	})
 
 	Describe("ParseStaticUsername", func() {
 		It("accepts <target>/<index>", func() {
-			name, idx, err := auth.ParseStaticUsername("db.1/12")
+			name, idx, err := login.ParseStaticUsername("db.1/12")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(name).To(Equal("db.1"))
 			Expect(idx).To(Equal(12))
 		})
 		DescribeTable("refuses", func(user string) {
-			_, _, err := auth.ParseStaticUsername(user)
-			Expect(err).To(MatchError(auth.ErrStaticUsernameFormat))
+			_, _, err := login.ParseStaticUsername(user)
+			Expect(err).To(MatchError(login.ErrStaticUsernameFormat))
 		},
 			Entry("no index", "web"),
 			Entry("empty name", "/0"),
@@ -135,29 +159,35 @@ var _ = Describe("static target authentication", func() {
 			Entry("too long", "a234567890123456789012345678901234567890123456789012345678901234/0"),
 		)
 		It("tells static user names from cf: and diego: ones", func() {
-			Expect(auth.IsStaticUsername("web/0")).To(BeTrue())
-			Expect(auth.IsStaticUsername("cf:abc/0")).To(BeFalse())
-			Expect(auth.IsStaticUsername("diego:abc/0")).To(BeFalse())
-			Expect(auth.IsStaticUsername("web/0:x")).To(BeTrue())
+			Expect(login.IsStaticUsername("web/0")).To(BeTrue())
+			Expect(login.IsStaticUsername("cf:abc/0")).To(BeFalse())
+			Expect(login.IsStaticUsername("diego:abc/0")).To(BeFalse())
+			Expect(login.IsStaticUsername("web/0:x")).To(BeTrue())
 		})
 	})
 
 	It("refuses duplicate names and targets without instances", func() {
-		_, err := auth.NewStatic([]auth.StaticTarget{{Name: "a", Instances: 1}, {Name: "a", Instances: 1}}, nil)
+		_, err := login.NewStatic([]login.StaticTarget{static("a", 1), static("a", 1)}, nil)
 		Expect(err).To(MatchError(ContainSubstring("defined twice")))
-		_, err = auth.NewStatic([]auth.StaticTarget{{Name: "a"}}, nil)
+		_, err = login.NewStatic([]login.StaticTarget{static("a", 0)}, nil)
 		Expect(err).To(MatchError(ContainSubstring("no instances")))
+		noPin := static("a", 1)
+		noPin.HostFingerprint = ""
+		_, err = login.NewStatic([]login.StaticTarget{noPin}, nil)
+		Expect(err).To(MatchError(ContainSubstring("pins no host key")))
 	})
 
 	It("grants a session for an authorized key the client signed with", func() {
-		perms, err := handshake(st, "web/1", ssh.PublicKeys(alice))
+		g, err := handshake(st, "web/1", ssh.PublicKeys(alice))
 		Expect(err).NotTo(HaveOccurred())
-		t, err := auth.TargetOf(perms)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(t.Scheme).To(Equal(auth.SchemeStatic))
-		Expect(t.ProcessGUID).To(Equal("web"))
-		Expect(t.Index).To(Equal(1))
-		Expect(t.User).To(HavePrefix("key SHA256:"))
+		Expect(g.Scheme).To(Equal(login.SchemeStatic))
+		Expect(g.ProcessGUID).To(Equal("web"))
+		Expect(g.Index).To(Equal(1))
+		Expect(g.InstanceGUID).To(Equal("static:web/1"))
+		Expect(g.User).To(HavePrefix("key SHA256:"))
+		// The instance's key cannot be used: the grant carries the refusal for channel opens.
+		Expect(g.Backend).To(BeNil())
+		Expect(g.Refusal.Reason).To(BeIdenticalTo(login.ReasonNoSSHRoute))
 	})
 
 	It("refuses a key authorized for another target", func() {
@@ -172,43 +202,36 @@ var _ = Describe("static target authentication", func() {
 	})
 
 	It("decides nothing on a merely offered key", func() {
-		perms, err := st.OfferedKey("web/0", alice.PublicKey())
-		Expect(err).NotTo(HaveOccurred())
-		_, err = auth.TargetOf(perms)
-		Expect(err).To(HaveOccurred())
-
-		_, err = st.OfferedKey("web/0", bob.PublicKey())
-		Expect(auth.ReasonOf(err)).To(Equal(auth.ReasonKeyNotAuthorized))
+		l := &login.Login{Static: st}
+		Expect(l.OfferKey("web/0", alice.PublicKey())).To(Succeed())
+		Expect(reasonOf(l.OfferKey("web/0", bob.PublicKey()))).To(BeIdenticalTo(login.ReasonKeyNotAuthorized))
 	})
 
 	It("refuses an index beyond the target's instances and unknown targets", func() {
-		_, err := st.VerifiedKey("web/2", alice.PublicKey())
-		Expect(auth.ReasonOf(err)).To(Equal(auth.ReasonUnknownTarget))
-		_, err = st.VerifiedKey("nope/0", alice.PublicKey())
-		Expect(auth.ReasonOf(err)).To(Equal(auth.ReasonUnknownTarget))
+		l := &login.Login{Static: st}
+		_, err := l.PublicKey(context.Background(), "web/2", alice.PublicKey())
+		Expect(reasonOf(err)).To(BeIdenticalTo(login.ReasonUnknownTarget))
+		_, err = l.PublicKey(context.Background(), "nope/0", alice.PublicKey())
+		Expect(reasonOf(err)).To(BeIdenticalTo(login.ReasonUnknownTarget))
 		_, err = handshake(st, "web/2", ssh.PublicKeys(alice))
 		Expect(err).To(HaveOccurred())
 	})
 
 	It("accepts the diego credentials as password and refuses others", func() {
-		perms, err := handshake(st, "db.1/0", ssh.Password("s3cret"))
+		g, err := handshake(st, "db.1/0", ssh.Password("s3cret"))
 		Expect(err).NotTo(HaveOccurred())
-		t, err := auth.TargetOf(perms)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(t).To(Equal(auth.Target{Scheme: auth.SchemeStatic, ProcessGUID: "db.1", Index: 0, User: "diego"}))
+		Expect([]any{g.Scheme, g.ProcessGUID, g.Index, g.User}).To(Equal([]any{login.SchemeStatic, "db.1", 0, "diego"}))
 
-		_, err = st.Password("db.1/0", []byte("wrong"))
-		Expect(auth.ReasonOf(err)).To(Equal(auth.ReasonInvalidCredential))
+		_, err = (&login.Login{Static: st}).Password(context.Background(), "db.1/0", []byte("wrong"))
+		Expect(reasonOf(err)).To(BeIdenticalTo(login.ReasonInvalidCredential))
 		_, err = handshake(st, "db.1/0", ssh.Password("wrong"))
 		Expect(err).To(HaveOccurred())
 	})
 
 	It("refuses passwords when no credentials are configured", func() {
-		keyOnly, err := auth.NewStatic([]auth.StaticTarget{{Name: "web", Instances: 1}}, nil)
+		keyOnly, err := login.NewStatic([]login.StaticTarget{static("web", 1)}, nil)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = keyOnly.Password("web/0", []byte(""))
-		Expect(auth.ReasonOf(err)).To(Equal(auth.ReasonSchemeDisabled))
-		var r *auth.Refusal
-		Expect(errors.As(err, &r)).To(BeTrue())
+		_, err = (&login.Login{Static: keyOnly}).Password(context.Background(), "web/0", []byte(""))
+		Expect(reasonOf(err)).To(BeIdenticalTo(login.ReasonSchemeDisabled))
 	})
 })
