@@ -65,7 +65,7 @@ RSpec.describe 'rendered deployments pass -check-config' do
         (j['custom_provider_definitions'] || []).each { |d| providers[d['name']] = [g['name'], j['name'], d] }
       end
     end
-    links = (proxy['consumes'] || {}).map do |consumer, how|
+    links = (proxy['consumes'] || {}).reject { |_c, how| how == 'nil' }.map do |consumer, how|
       group_name, job_name, definition = providers.fetch(how['from'])
       link_from(manifest, name: consumer, type: definition['type'], group_name: group_name, job_name: job_name,
                           properties: definition['properties'])
@@ -105,12 +105,18 @@ RSpec.describe 'rendered deployments pass -check-config' do
       config = YAML.safe_load(File.read(config_path))
 
       expect(config['enable_cf_auth']).to be(true)
-      expect(config['bbs']).to include('address' => "https://q-s0.diego-api.default.#{manifest['name']}.bosh:8889",
-                                       'server_name' => 'bbs.service.cf.internal')
+      # cf-deployment's all-instances alias, not a health-filtered link address.
+      expect(config['bbs']).to include('address' => 'https://bbs.service.cf.internal:8889', 'server_name' => '')
       expect(config['cc']['internal_url']).to eq('https://cloud-controller-ng.service.cf.internal:9024')
       expect(config['uaa']['token_url']).to eq('https://uaa.service.cf.internal:8443/oauth/token')
       expect(config['backends_tls']['enabled']).to be(true)
       expect(File.read(File.join(@dir, 'config/certs/cc/ca.crt'))).to include('BEGIN CERTIFICATE')
+      # cf-deployment's loggregator properties survive our ops files and turn app log lines on.
+      expect(config['loggregator']).to include('enabled' => true, 'address' => 'localhost:3458', 'source_id' => 'ssh_proxy',
+                                               'ca_cert_file' => "#{@dir}/config/certs/loggregator/ca.crt",
+                                               'cert_file' => "#{@dir}/config/certs/loggregator/client.crt",
+                                               'key_file' => "#{@dir}/config/certs/loggregator/client.key")
+      expect(File.read(File.join(@dir, 'config/certs/loggregator/client.crt'))).to include('BEGIN CERTIFICATE')
       expect_valid('ssh-proxy', config_path)
     end
 
@@ -141,6 +147,16 @@ RSpec.describe 'rendered deployments pass -check-config' do
     output, status = check('ssh-proxy', File.join(@dir, 'config/ssh_proxy.yml'))
     expect(status.exitstatus).to eq(2)
     expect(output).to include('host_key_files')
+  end
+
+  it 'is a real check: ssh-proxy -check-config names the Loggregator certificate a rendered config lacks' do
+    proxy = job(interpolated(ops), 'scheduler', 'ssh_proxy')
+    props = Marshal.load(Marshal.dump(proxy['properties']))
+    props['loggregator'].delete('key')
+    JobHelpers.render_job_to(@dir, 'ssh_proxy', props)
+    output, status = check('ssh-proxy', File.join(@dir, 'config/ssh_proxy.yml'))
+    expect(status.exitstatus).to eq(2)
+    expect(output).to include('loggregator.key_file: must be set when loggregator.enabled is true')
   end
 
   { 'ssh_proxy' => 'ssh-proxy', 'sshd' => 'sshd' }.each do |job_name, binary|

@@ -40,9 +40,11 @@ RSpec.describe 'operations/ on cf-deployment' do
     expect(after).to eq(before)
     expect(fingerprint).to eq(ManifestLookup.dig(job(baseline, 'api', 'cloud_controller_ng')['properties'], 'app_ssh.host_key_fingerprint'))
 
-    expect(proxy['consumes']).to eq('bbs' => { 'from' => 'app_ssh_bbs' }, 'uaa' => { 'from' => 'app_ssh_uaa' })
-    expect(job(manifest, 'diego-api', 'bbs')['custom_provider_definitions'])
-      .to eq([{ 'name' => 'app_ssh_bbs', 'type' => 'bbs', 'properties' => ['diego.bbs.listen_addr'] }])
+    # The BBS stays at cf-deployment's all-instances alias (the property default): no bbs link,
+    # whose address BOSH DNS health-filters, and the bbs job is left as it was.
+    expect(proxy['consumes']).to eq('bbs' => 'nil', 'uaa' => { 'from' => 'app_ssh_uaa' })
+    expect(ManifestLookup.dig(proxy['properties'], 'diego.ssh_proxy.bbs.api_location')).to be_nil
+    expect(job(manifest, 'diego-api', 'bbs')).to eq(job(baseline, 'diego-api', 'bbs'))
     expect(job(manifest, 'uaa', 'uaa')['custom_provider_definitions'])
       .to eq([{ 'name' => 'app_ssh_uaa', 'type' => 'uaa', 'properties' => ['uaa.ssl.port'] }])
 
@@ -56,12 +58,24 @@ RSpec.describe 'operations/ on cf-deployment' do
       .to eq(job(baseline, group_name, 'ssh_proxy')['properties']['diego']['ssh_proxy']['host_key'])
   end
 
+  # cc.default_app_ssh_access on every Cloud Controller job that creates apps.
+  CC_JOBS = [%w[api cloud_controller_ng], %w[cc-worker cloud_controller_worker], %w[scheduler cloud_controller_clock]].freeze
+
+  def cc_defaults(manifest)
+    CC_JOBS.map do |g, j|
+      found = job(manifest, g, j)
+      expect(found).not_to be_nil, "no #{j} on #{g}"
+      ManifestLookup.dig(found['properties'], 'cc.default_app_ssh_access')
+    end
+  end
+
   def expect_enabled(ops)
     manifest = int(*ops)
     vars = Interpolation.cf_deployment(ops).vars
     cc = job(manifest, 'api', 'cloud_controller_ng')['properties']
     expect(ManifestLookup.dig(cc, 'cc.allow_app_ssh_access')).to be(true)
     expect(ManifestLookup.dig(cc, 'cc.default_app_ssh_access')).to be(true)
+    expect(cc_defaults(manifest)).to eq([true, true, true])
     expect(ManifestLookup.dig(cc, 'app_ssh.host_key_fingerprint')).to eq(vars['diego_ssh_proxy_host_key']['public_key_fingerprint'])
     client = ManifestLookup.dig(job(manifest, 'uaa', 'uaa')['properties'], 'uaa.clients')['ssh-proxy']
     expect(client['authorized-grant-types']).to eq('authorization_code')
@@ -77,7 +91,7 @@ RSpec.describe 'operations/ on cf-deployment' do
     vars = Interpolation.cf_deployment(ops).vars
     cc = job(manifest, 'api', 'cloud_controller_ng')['properties']
     expect(ManifestLookup.dig(cc, 'cc.allow_app_ssh_access')).to be(false)
-    expect(ManifestLookup.dig(cc, 'cc.default_app_ssh_access')).to be(false)
+    expect(cc_defaults(manifest)).to eq([false, false, false])
     expect(ManifestLookup.dig(job(manifest, 'uaa', 'uaa')['properties'], 'uaa.clients')).not_to have_key('ssh-proxy')
     expect(vars['diego_ssh_proxy_host_key'].keys).to include('private_key', 'public_key_fingerprint')
     expect(vars['uaa_clients_ssh-proxy_secret']).to be_a(String)
@@ -141,9 +155,11 @@ RSpec.describe 'operations/ on cf-deployment' do
     it 'changes nothing in cf-deployment except making the CC flags explicit' do
       on = int(enable)
       base = int
-      cc_on = job(on, 'api', 'cloud_controller_ng')['properties']['cc']
-      expect(cc_on.reject { |k, _| %w[allow_app_ssh_access default_app_ssh_access].include?(k) })
-        .to eq(job(base, 'api', 'cloud_controller_ng')['properties']['cc'])
+      CC_JOBS.each do |g, j|
+        cc_on = job(on, g, j)['properties']['cc']
+        expect(cc_on.reject { |k, _| %w[allow_app_ssh_access default_app_ssh_access].include?(k) })
+          .to eq(job(base, g, j)['properties']['cc'])
+      end
       expect(job(on, 'uaa', 'uaa')).to eq(job(base, 'uaa', 'uaa'))
       expect(Interpolation.variables([enable])).to eq(Interpolation.variables([]))
     end
@@ -152,6 +168,11 @@ RSpec.describe 'operations/ on cf-deployment' do
   describe 'disable-app-ssh.yml' do
     it 'turns SSH off in Cloud Controller and removes the UAA client, keeping keys' do
       expect_disabled([disable], 'scheduler')
+    end
+
+    it 'says what the operator must do about the client UAA keeps' do
+      header = File.read(disable).lines.take_while { |l| l.start_with?('#', '---') }.join
+      expect(header).to include('uaac client delete ssh-proxy').and include('does NOT delete')
     end
 
     it 'does the same with bosh-lite.yml, with scale-to-one-az.yml, and with the release switch' do

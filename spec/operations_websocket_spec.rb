@@ -86,7 +86,9 @@ RSpec.describe 'operations/enable-ssh-over-websocket*.yml on cf-deployment' do
 
     it 'does the same with use-app-ssh-release.yml and enable-app-ssh.yml, in either order, keeping their changes' do
       manifest = expect_websocket([use_release, enable, ws], 'scheduler')
-      expect(job(manifest, 'scheduler', 'ssh_proxy')['consumes']).to eq('bbs' => { 'from' => 'app_ssh_bbs' }, 'uaa' => { 'from' => 'app_ssh_uaa' })
+      # use-app-ssh-release.yml's link wiring survives.
+      expect(job(manifest, 'scheduler', 'ssh_proxy')['consumes'])
+        .to eq(job(ws_int([use_release])[:manifest], 'scheduler', 'ssh_proxy')['consumes'])
       other = expect_websocket([ws, use_release, enable], 'scheduler')
       # Each run generates its own ssh_proxy_ws_tls; compare everything else.
       sched = lambda do |m|

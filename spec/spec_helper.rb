@@ -2,6 +2,7 @@
 
 require 'fileutils'
 require 'open3'
+require 'socket'
 require 'tmpdir'
 require 'yaml'
 

@@ -61,8 +61,11 @@ RSpec.describe 'jobs/ssh_proxy' do
       diego.ssh_proxy.allowed_keyexchanges diego.ssh_proxy.debug_addr diego.ssh_proxy.log_level
       diego.ssh_proxy.dropsonde_port diego.ssh_proxy.enable_cf_auth diego.ssh_proxy.enable_diego_auth
       diego.ssh_proxy.diego_credentials diego.ssh_proxy.uaa_token_url diego.ssh_proxy.uaa_secret
-      diego.ssh_proxy.idle_connection_timeout_in_seconds diego.ssh_proxy.uaa.url diego.ssh_proxy.uaa.port
+      diego.ssh_proxy.idle_connection_timeout_in_seconds diego.ssh_proxy.max_connection_duration_in_seconds
+      diego.ssh_proxy.uaa.url diego.ssh_proxy.uaa.port
       diego.ssh_proxy.uaa.ca_cert diego.ssh_proxy.cc.internal_service_hostname diego.ssh_proxy.cc.external_port
+      diego.ssh_proxy.cc.tls_port diego.ssh_proxy.cc.ca_cert diego.ssh_proxy.cc.client_cert diego.ssh_proxy.cc.client_key
+      diego.ssh_proxy.allowed_host_key_algorithms
       connect_to_instance_address enable_consul_service_registration logging.format.timestamp
       backends.tls.enabled backends.tls.ca_certificates backends.tls.client_certificate backends.tls.client_private_key
       loggregator.use_v2_api loggregator.v2_api_port loggregator.ca_cert loggregator.cert loggregator.key
@@ -85,7 +88,9 @@ RSpec.describe 'jobs/ssh_proxy' do
         'diego.ssh_proxy.enable_diego_auth' => false, 'diego.ssh_proxy.bbs.require_ssl' => true,
         'diego.ssh_proxy.uaa.url' => 'https://uaa.service.cf.internal', 'diego.ssl.skip_cert_verify' => false,
         'connect_to_instance_address' => false, 'backends.tls.enabled' => false, 'loggregator.v2_api_port' => 3458,
-        'diego.ssh_proxy.debug_addr' => '127.0.0.1:17016', 'diego.ssh_proxy.dropsonde_port' => 3457
+        'diego.ssh_proxy.debug_addr' => '127.0.0.1:17016', 'diego.ssh_proxy.dropsonde_port' => 3457,
+        'logging.format.timestamp' => 'unix-epoch', 'diego.ssh_proxy.cc.internal_service_hostname' => 'cloud-controller-ng.service.cf.internal',
+        'diego.ssh_proxy.cc.external_port' => 9022
       )
     end
 
@@ -132,9 +137,11 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'renders the documented defaults with only a host key' do
       expect(config).to eq(
         'address' => '0.0.0.0:2222', 'health_check_address' => '0.0.0.0:2223', 'log_level' => 'info',
+        'log_time_format' => 'unix-epoch', 'debug_address' => '127.0.0.1:17016',
         'host_key_files' => ['/var/vcap/jobs/ssh_proxy/config/keys/host_key'], 'next_host_key_files' => [],
         'allowed_ciphers' => [], 'allowed_macs' => [], 'allowed_key_exchanges' => [], 'allowed_host_key_algorithms' => [],
-        'idle_connection_timeout' => '300s', 'communication_timeout' => '10s', 'connect_to_instance_address' => false,
+        'idle_connection_timeout' => '300s', 'max_connection_duration' => '0s', 'communication_timeout' => '10s',
+        'connect_to_instance_address' => false,
         'enable_cf_auth' => false, 'enable_diego_auth' => false, 'diego_credentials' => '',
         'uaa' => { 'token_url' => 'https://uaa.service.cf.internal:8443/oauth/token', 'client_id' => 'ssh-proxy',
                    'client_secret' => '', 'ca_cert_file' => '', 'skip_cert_verify' => false },
@@ -145,14 +152,16 @@ RSpec.describe 'jobs/ssh_proxy' do
         'backends_tls' => { 'enabled' => false, 'ca_cert_files' => [], 'client_cert_file' => '', 'client_key_file' => '',
                             'allow_plaintext_fallback' => false },
         'static_targets' => [],
-        'handshake_timeout' => '30s', 'preauth_idle_timeout' => '20s', 'max_auth_tries' => 6,
-        'max_connections' => 10_000, 'max_startups' => '10:30:100',
-        'per_source_penalties' => { 'enabled' => true, 'authfail' => '5s', 'noauth' => '1s', 'grace_exceeded' => '10s',
+        'handshake_timeout' => '120s', 'preauth_idle_timeout' => '90s', 'max_auth_tries' => 6,
+        'max_connections' => 10_000, 'max_unauthenticated_connections' => 1000, 'client_addresses_preserved' => false,
+        'per_source_penalties' => { 'enabled' => true, 'authfail' => '5s',
                                     'min' => '15s', 'max' => '600s', 'max_sources' => 65_536, 'overflow' => 'permissive' },
         'per_source_penalty_exempt_list' => ['127.0.0.0/8', '::1/128'], 'keepalive' => { 'interval' => '30s', 'count_max' => 3 },
         'proxy_protocol' => { 'enabled' => false, 'allowed_cidrs' => [] }, 'drain_timeout' => '60s',
         'metrics' => { 'address' => '', 'cert_file' => '', 'key_file' => '' },
-        'audit_log_file' => '/var/vcap/sys/log/ssh_proxy/audit.log'
+        'audit_log_file' => '/var/vcap/sys/log/ssh_proxy/audit.log',
+        'loggregator' => { 'enabled' => false, 'address' => 'localhost:3458', 'ca_cert_file' => '', 'cert_file' => '',
+                           'key_file' => '', 'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx' }
       )
     end
 
@@ -160,17 +169,17 @@ RSpec.describe 'jobs/ssh_proxy' do
       %w[config/keys/additional_host_keys config/keys/next_host_keys config/certs/bbs/ca.crt config/certs/bbs/client.crt config/certs/bbs/client.key
          config/certs/uaa/ca.crt config/certs/cc/ca.crt config/certs/cc/client.crt config/certs/cc/client.key
          config/certs/backends_tls/ca.crt config/certs/backends_tls/client.crt
-         config/certs/backends_tls/client.key].each do |path|
+         config/certs/backends_tls/client.key config/certs/loggregator/ca.crt config/certs/loggregator/client.crt
+         config/certs/loggregator/client.key].each do |path|
         expect(file(path).strip).to eq(''), path
       end
     end
 
     it 'is not changed by the properties accepted only for compatibility' do
       compat = {
-        'bpm' => { 'enabled' => true }, 'logging' => { 'format' => { 'timestamp' => 'unix-epoch' } },
+        'bpm' => { 'enabled' => true },
         'enable_consul_service_registration' => false,
-        'loggregator' => { 'use_v2_api' => true, 'v2_api_port' => 1, 'ca_cert' => 'a', 'cert' => 'b', 'key' => 'c' },
-        'diego' => { 'ssh_proxy' => { 'debug_addr' => '0.0.0.0:1', 'dropsonde_port' => 1,
+        'diego' => { 'ssh_proxy' => { 'dropsonde_port' => 1,
                                       'bbs' => { 'client_session_cache_size' => 5, 'max_idle_conns_per_host' => 7 } } }
       }
       expect(config(with(compat))).to eq(config)
@@ -181,9 +190,21 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'maps listen addresses, log level and timeouts' do
       c = config(with(proxy('listen_addr' => '127.0.0.1:3022', 'healthcheck_listen_addr' => '127.0.0.1:3023',
                             'log_level' => 'debug', 'idle_connection_timeout_in_seconds' => 0,
-                            'communication_timeout_in_seconds' => 4)))
-      expect(c.values_at('address', 'health_check_address', 'log_level', 'idle_connection_timeout', 'communication_timeout'))
-        .to eq(['127.0.0.1:3022', '127.0.0.1:3023', 'debug', '0s', '4s'])
+                            'max_connection_duration_in_seconds' => 3600, 'communication_timeout_in_seconds' => 4)))
+      expect(c.values_at('address', 'health_check_address', 'log_level', 'idle_connection_timeout',
+                         'max_connection_duration', 'communication_timeout'))
+        .to eq(['127.0.0.1:3022', '127.0.0.1:3023', 'debug', '0s', '3600s', '4s'])
+    end
+
+    it 'leaves the connection duration unlimited when max_connection_duration_in_seconds is unset or 0' do
+      expect(config['max_connection_duration']).to eq('0s')
+      expect(config(with(proxy('max_connection_duration_in_seconds' => 0)))['max_connection_duration']).to eq('0s')
+    end
+
+    it "maps diego-release's debug_addr and logging.format.timestamp" do
+      c = config(with(deep_merge(proxy('debug_addr' => '127.0.0.1:27016'), 'logging' => { 'format' => { 'timestamp' => 'rfc3339' } })))
+      expect(c.values_at('debug_address', 'log_time_format')).to eq(['127.0.0.1:27016', 'rfc3339'])
+      expect(config(with(proxy('debug_addr' => '')))['debug_address']).to eq('')
     end
 
     it 'turns the health-check server off with disable_healthcheck_server' do
@@ -290,23 +311,49 @@ RSpec.describe 'jobs/ssh_proxy' do
       expect(c['cc']['internal_url']).to eq('http://cc.example:80')
     end
 
-    it 'fills host, TLS port and CA from the cloud_controller_https_endpoint link' do
+    it 'uses host, TLS port and CA of the cloud_controller_https_endpoint link when it carries a CA' do
       c = config(base, consumes: [cc_link])
       expect(c['cc']['internal_url']).to eq('https://cc.internal.example:9024')
       expect(c['cc']['ca_cert_file']).to eq("#{cert_dir}/cc/ca.crt")
       expect(file('config/certs/cc/ca.crt', base, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
     end
 
-    it 'lets explicit hostname, port and CA win over the link' do
-      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 1234, 'ca_cert' => 'MY-CA' }))
+    # diego-release: the link with a CA wins over explicit internal_service_hostname/external_port
+    # (an external_port of 9022 must not turn into TLS to a plain-HTTP port).
+    it 'lets the link with a CA win over explicit hostname, external_port and ca_cert, as upstream' do
+      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 9022, 'ca_cert' => 'MY-CA' }))
       c = config(props, consumes: [cc_link])
-      expect(c['cc']['internal_url']).to eq('https://mine.example:1234')
-      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('MY-CA')
+      expect(c['cc']['internal_url']).to eq('https://cc.internal.example:9024')
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
+    end
+
+    it 'ignores a link without a CA: plain HTTP to hostname and external_port, as upstream' do
+      props = with(proxy('cc' => { 'internal_service_hostname' => 'mine.example', 'external_port' => 9022 }))
+      c = config(props, consumes: [cc_link(ca: nil)])
+      expect(c['cc'].values_at('internal_url', 'ca_cert_file')).to eq(['http://mine.example:9022', ''])
+      expect(config(base, consumes: [cc_link(ca: '')])['cc']['internal_url'])
+        .to eq('http://cloud-controller-ng.service.cf.internal:9022')
+    end
+
+    it 'prefers mutual TLS on tls_port over the link when port, CA, cert and key are all set, as upstream' do
+      mtls = { 'tls_port' => 9023, 'ca_cert' => 'MTLS-CA', 'client_cert' => 'CC-CERT', 'client_key' => 'CC-KEY' }
+      props = with(proxy('cc' => mtls))
+      c = config(props, consumes: [cc_link])
+      expect(c['cc']['internal_url']).to eq('https://cloud-controller-ng.service.cf.internal:9023')
+      expect(c['cc'].values_at('client_cert_file', 'client_key_file'))
+        .to eq(["#{cert_dir}/cc/client.crt", "#{cert_dir}/cc/client.key"])
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('MTLS-CA')
+      partial = with(proxy('cc' => mtls.reject { |k, _| k == 'client_key' }))
+      expect(config(partial)['cc']['internal_url']).to eq('http://cloud-controller-ng.service.cf.internal:9022')
+      expect(config(partial, consumes: [cc_link])['cc']['internal_url']).to eq('https://cc.internal.example:9024')
     end
 
     it 'lets cc.internal_url win over hostname, port and link' do
       props = with(proxy('cc' => { 'internal_url' => 'https://cc.override:9999', 'external_port' => 1 }))
       expect(config(props, consumes: [cc_link])['cc']['internal_url']).to eq('https://cc.override:9999')
+      expect(file('config/certs/cc/ca.crt', props, consumes: [cc_link]).strip).to eq('CC-LINK-CA')
+      own = with(proxy('cc' => { 'internal_url' => 'https://cc.override:9999', 'ca_cert' => 'MY-CA' }))
+      expect(file('config/certs/cc/ca.crt', own, consumes: [cc_link]).strip).to eq('MY-CA')
     end
 
     it 'writes a CA from the property alone, and no CA file when neither is set' do
@@ -435,23 +482,51 @@ RSpec.describe 'jobs/ssh_proxy' do
     end
   end
 
+  describe 'loggregator' do
+    let(:loggregator) do
+      { 'loggregator' => { 'use_v2_api' => true, 'ca_cert' => 'LOG-CA', 'cert' => 'LOG-CERT', 'key' => 'LOG-KEY' } }
+    end
+
+    it 'turns on app log lines and the gauge with use_v2_api, at localhost:v2_api_port, with the three PEMs as files' do
+      c = config(with(loggregator))
+      expect(c['loggregator']).to eq('enabled' => true, 'address' => 'localhost:3458',
+                                     'ca_cert_file' => "#{cert_dir}/loggregator/ca.crt",
+                                     'cert_file' => "#{cert_dir}/loggregator/client.crt",
+                                     'key_file' => "#{cert_dir}/loggregator/client.key",
+                                     'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx')
+      expect(file('config/certs/loggregator/ca.crt', with(loggregator)).strip).to eq('LOG-CA')
+      expect(file('config/certs/loggregator/client.crt', with(loggregator)).strip).to eq('LOG-CERT')
+      expect(file('config/certs/loggregator/client.key', with(loggregator)).strip).to eq('LOG-KEY')
+    end
+
+    it 'maps v2_api_port and names the instance by its BOSH id' do
+      props = with(deep_merge(loggregator, 'loggregator' => { 'v2_api_port' => 4458 }))
+      text = job.template('config/ssh_proxy.yml').render(props, spec: T::InstanceSpec.new(id: 'f0e1-instance'))
+      expect(YAML.safe_load(text)['loggregator']).to include('address' => 'localhost:4458', 'instance_id' => 'f0e1-instance')
+    end
+
+    it 'leaves a missing certificate unset, for ssh-proxy -check-config to name' do
+      c = config(with('loggregator' => { 'use_v2_api' => true, 'ca_cert' => 'LOG-CA' }))
+      expect(c['loggregator']).to include('enabled' => true, 'cert_file' => '', 'key_file' => '')
+    end
+  end
+
   describe 'hardening and operability' do
     it 'maps every limit, penalty, keepalive, PROXY protocol, drain, metrics and audit property' do
       c = config(with(proxy(
         'login_grace_time_in_seconds' => 12, 'preauth_idle_timeout_in_seconds' => 0, 'max_auth_tries' => 3,
-        'max_connections' => 500, 'max_startups' => '5:50:50',
-        'per_source_penalties' => { 'enabled' => false, 'authfail_seconds' => 2, 'noauth_seconds' => 0,
-                                    'grace_exceeded_seconds' => 4, 'min_seconds' => 6, 'max_seconds' => 60,
+        'max_connections' => 500, 'max_unauthenticated_connections' => 50, 'client_addresses_preserved' => true,
+        'per_source_penalties' => { 'enabled' => false, 'authfail_seconds' => 2, 'min_seconds' => 6, 'max_seconds' => 60,
                                     'max_sources' => 100, 'overflow' => 'deny-all' },
         'per_source_penalty_exempt_list' => ['10.0.0.0/8'],
         'keepalive_interval_in_seconds' => 0, 'keepalive_count_max' => 5,
         'proxy_protocol' => { 'enabled' => true, 'allowed_cidrs' => ['10.1.0.0/16', '10.2.0.4'] },
         'drain_timeout_in_seconds' => 90, 'metrics' => { 'listen_addr' => '0.0.0.0:9100' }, 'audit_log_file' => ''
       )))
-      expect(c.values_at('handshake_timeout', 'preauth_idle_timeout', 'max_auth_tries', 'max_connections', 'max_startups'))
-        .to eq(['12s', '0s', 3, 500, '5:50:50'])
-      expect(c['per_source_penalties']).to eq('enabled' => false, 'authfail' => '2s', 'noauth' => '0s',
-                                              'grace_exceeded' => '4s', 'min' => '6s', 'max' => '60s',
+      expect(c.values_at('handshake_timeout', 'preauth_idle_timeout', 'max_auth_tries', 'max_connections',
+                         'max_unauthenticated_connections', 'client_addresses_preserved'))
+        .to eq(['12s', '0s', 3, 500, 50, true])
+      expect(c['per_source_penalties']).to eq('enabled' => false, 'authfail' => '2s', 'min' => '6s', 'max' => '60s',
                                               'max_sources' => 100, 'overflow' => 'deny-all')
       expect(c['per_source_penalty_exempt_list']).to eq(['10.0.0.0/8'])
       expect(c['keepalive']).to eq('interval' => '0s', 'count_max' => 5)

@@ -32,7 +32,8 @@ RSpec.describe 'jobs/sshd' do
       'address' => '0.0.0.0:2222', 'host_key_file' => '/var/vcap/jobs/sshd/config/keys/host_key',
       'authorized_keys' => [], 'allow_unauthenticated_clients' => false, 'inherit_daemon_env' => false,
       'allowed_ciphers' => [], 'allowed_macs' => [], 'allowed_key_exchanges' => [], 'allowed_host_key_algorithms' => [],
-      'idle_timeout' => '0s', 'keepalive_interval' => '15s', 'keepalive_count_max' => 3, 'log_level' => 'info'
+      'idle_timeout' => '0s', 'keepalive_interval' => '15s', 'keepalive_count_max' => 3, 'log_level' => 'info',
+      'gateway_ports' => 'no'
     )
   end
 
@@ -42,15 +43,20 @@ RSpec.describe 'jobs/sshd' do
                'allowed_ciphers' => 'aes256-gcm@openssh.com, aes128-ctr', 'allowed_macs' => ['hmac-sha2-512'],
                'allowed_key_exchanges' => 'curve25519-sha256', 'allowed_host_key_algorithms' => %w[ssh-ed25519],
                'idle_timeout_in_seconds' => 600, 'keepalive_interval_in_seconds' => 0, 'keepalive_count_max' => 9,
-               'log_level' => 'warn')
+               'log_level' => 'warn', 'gateway_ports' => 'clientspecified')
     expect(c).to eq(
       'address' => '127.0.0.1:2022', 'host_key_file' => '/var/vcap/jobs/sshd/config/keys/host_key',
       'authorized_keys' => ['ssh-ed25519 AAAA one', 'ssh-rsa BBBB two'], 'allow_unauthenticated_clients' => true,
       'inherit_daemon_env' => true, 'allowed_ciphers' => %w[aes256-gcm@openssh.com aes128-ctr],
       'allowed_macs' => %w[hmac-sha2-512], 'allowed_key_exchanges' => %w[curve25519-sha256],
       'allowed_host_key_algorithms' => %w[ssh-ed25519], 'idle_timeout' => '600s', 'keepalive_interval' => '0s',
-      'keepalive_count_max' => 9, 'log_level' => 'warn'
+      'keepalive_count_max' => 9, 'log_level' => 'warn', 'gateway_ports' => 'clientspecified'
     )
+  end
+
+  it 'maps an unquoted yes/no gateway_ports (a YAML boolean in the manifest) to the word' do
+    expect(config('gateway_ports' => true)['gateway_ports']).to eq('yes')
+    expect(config('gateway_ports' => false)['gateway_ports']).to eq('no')
   end
 
   it 'fails to render without sshd.host_key, naming it' do

@@ -1,5 +1,5 @@
-// Command cf-standins runs DEVELOPMENT STAND-INS for UAA, Cloud Controller and the Diego BBS
-// on 127.0.0.1, so `scripts/run-local --cf` can show `ssh cf:<app-guid>/0@…` working on one
+// Command cf-standins runs DEVELOPMENT STAND-INS for UAA, Cloud Controller, the Diego BBS and
+// a Loggregator agent's v2 ingress on 127.0.0.1, so `scripts/run-local --cf` can show `ssh cf:<app-guid>/0@…` working on one
 // machine. They are not Cloud Foundry components and must never be deployed: they keep
 // everything in memory, trust a throw-away certificate authority made at start, and know one
 // app, whose only instance is the local sshd.
@@ -7,10 +7,12 @@
 //	cf-standins serve -dir DIR -sshd-address 127.0.0.1:2022 -sshd-host-key-fingerprint FP \
 //	    -login-key-file KEY -uaa-client-secret-file FILE
 //	cf-standins code -dir DIR     # prints a fresh one-time code (like `cf ssh-code`)
+//	cf-standins logs -dir DIR     # prints the app's log lines, as `cf logs --recent` would
 //
 // serve writes into DIR: ca.crt (the CA of every stand-in's certificate), bbs-client.crt/.key
-// (the client certificate the BBS stand-in accepts), admin-token and, last, standins.json
-// naming every address; it runs until SIGINT or SIGTERM.
+// (the client certificate the BBS stand-in accepts), loggregator-client.crt/.key (the one the
+// ingress stand-in accepts; its own certificate names "metron"), admin-token and, last,
+// standins.json naming every address; it runs until SIGINT or SIGTERM.
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,6 +43,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
+	"github.com/app-ssh/app-ssh/internal/testenv/ingressstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
 )
 
@@ -48,16 +52,18 @@ const StateFile = "standins.json"
 
 // State is the content of StateFile.
 type State struct {
-	UAAURL       string `json:"uaa_url"`  // scheme://host, no port (diego.ssh_proxy.uaa.url)
-	UAAPort      int    `json:"uaa_port"` // diego.ssh_proxy.uaa.port
-	UAATokenURL  string `json:"uaa_token_url"`
-	CCURL        string `json:"cc_url"`      // diego.ssh_proxy.cc.internal_url
-	BBSAddress   string `json:"bbs_address"` // host:port (diego.ssh_proxy.bbs.api_location)
-	AdminURL     string `json:"admin_url"`
-	AppGUID      string `json:"app_guid"`
-	ProcessGUID  string `json:"process_guid"`
-	InstanceGUID string `json:"instance_guid"`
-	PID          int    `json:"pid"`
+	UAAURL      string `json:"uaa_url"`  // scheme://host, no port (diego.ssh_proxy.uaa.url)
+	UAAPort     int    `json:"uaa_port"` // diego.ssh_proxy.uaa.port
+	UAATokenURL string `json:"uaa_token_url"`
+	CCURL       string `json:"cc_url"`      // diego.ssh_proxy.cc.internal_url
+	BBSAddress  string `json:"bbs_address"` // host:port (diego.ssh_proxy.bbs.api_location)
+	// LoggregatorPort is the ingress stand-in's port on 127.0.0.1 (loggregator.v2_api_port).
+	LoggregatorPort int    `json:"loggregator_port"`
+	AdminURL        string `json:"admin_url"`
+	AppGUID         string `json:"app_guid"`
+	ProcessGUID     string `json:"process_guid"`
+	InstanceGUID    string `json:"instance_guid"`
+	PID             int    `json:"pid"`
 }
 
 func main() {
@@ -71,6 +77,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "code":
 		err = code(os.Args[2:])
+	case "logs":
+		err = logs(os.Args[2:])
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
@@ -87,7 +95,8 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `cf-standins: development stand-ins for UAA, Cloud Controller and the BBS (not for production)
   cf-standins serve -dir DIR -sshd-address HOST:PORT -sshd-host-key-fingerprint FP -login-key-file FILE -uaa-client-secret-file FILE
-  cf-standins code -dir DIR`)
+  cf-standins code -dir DIR
+  cf-standins logs -dir DIR`)
 }
 
 func randomHex(n int) string {
@@ -186,6 +195,13 @@ func serve(args []string) error {
 	if _, _, err := client.WriteFiles(f.dir, "bbs-client"); err != nil {
 		return err
 	}
+	if _, _, err := client.WriteFiles(f.dir, "loggregator-client"); err != nil {
+		return err
+	}
+	metron, err := ca.Issue("metron", "metron")
+	if err != nil {
+		return err
+	}
 	adminToken := randomHex(32)
 	if err := os.WriteFile(filepath.Join(f.dir, "admin-token"), []byte(adminToken+"\n"), 0o600); err != nil {
 		return err
@@ -198,6 +214,8 @@ func serve(args []string) error {
 	cc.SetValidator(uaa.Validator())
 	bbsStub := bbsstub.New(certs.ServerTLS(server, ca.Pool()))
 	defer bbsStub.Close()
+	ingress := ingressstub.New("127.0.0.1:0", certs.ServerTLS(metron, ca.Pool()))
+	defer ingress.Close()
 
 	st := State{AppGUID: newGUID(), InstanceGUID: newGUID(), PID: os.Getpid()}
 	st.ProcessGUID = st.AppGUID + "-" + newGUID()
@@ -211,7 +229,13 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	bbsStub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: st.ProcessGUID, Routes: map[string][]byte{bbs.DiegoSSHRouteKey: route}})
+	// Tagged as Cloud Controller tags a web process, so its log lines land in the app's stream.
+	bbsStub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: st.ProcessGUID, Instances: 1, Routes: map[string][]byte{bbs.DiegoSSHRouteKey: route},
+		LogGUID: st.AppGUID, MetricTags: map[string]bbs.MetricTagValue{
+			"source_id": {Static: st.AppGUID}, "app_id": {Static: st.AppGUID}, "app_name": {Static: "local-app"},
+			"process_type": {Static: "web"}, "instance_id": {Dynamic: bbs.MetricTagIndex},
+			"process_instance_id": {Dynamic: bbs.MetricTagInstanceGUID},
+		}})
 	bbsStub.SetActualLRPs(st.ProcessGUID, bbs.ActualLRP{
 		Index: 0, Domain: "cf-apps", InstanceGUID: st.InstanceGUID, CellID: "local-cell",
 		State: bbs.StateRunning, Address: host, InstanceAddress: host,
@@ -224,7 +248,7 @@ func serve(args []string) error {
 		return err
 	}
 	admin := &http.Server{
-		Handler:           adminHandler(adminToken, uaa, logger),
+		Handler:           adminHandler(adminToken, uaa, ingress, logger),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	adminDone := make(chan struct{})
@@ -246,12 +270,13 @@ func serve(args []string) error {
 	st.UAAURL, st.UAAPort, st.UAATokenURL = uaaHost, uaaPort, uaa.URL()
 	st.CCURL = cc.URL()
 	st.BBSAddress = bbsStub.Addr()
+	st.LoggregatorPort = ingress.Port()
 	st.AdminURL = "http://" + adminLn.Addr().String()
 	if err := writeState(f.dir, st); err != nil {
 		return err
 	}
 	defer os.Remove(filepath.Join(f.dir, StateFile))
-	logger.Info("cf-standins.ready", "uaa", st.UAATokenURL, "cc", st.CCURL, "bbs", st.BBSAddress,
+	logger.Info("cf-standins.ready", "uaa", st.UAATokenURL, "cc", st.CCURL, "bbs", st.BBSAddress, "loggregator", ingress.Addr(),
 		"app_guid", st.AppGUID, "process_guid", st.ProcessGUID, "sshd", f.sshdAddress)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -286,19 +311,36 @@ func writeState(dir string, st State) error {
 	return os.Rename(tmp, filepath.Join(dir, StateFile))
 }
 
-// adminHandler serves POST /v1/ssh-code: a fresh one-time code for the default stand-in user,
-// for callers holding the admin token (the file only the owner of the state directory reads).
-func adminHandler(token string, uaa *uaastub.Server, logger *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/ssh-code", func(w http.ResponseWriter, r *http.Request) {
+// adminHandler serves, for callers holding the admin token (the file only the owner of the
+// state directory reads), POST /v1/ssh-code: a fresh one-time code for the default stand-in
+// user, and GET /v1/logs?source_id=GUID: the log lines the ingress stand-in received for that
+// source (every source without the parameter), one per line as `cf logs` prints them.
+func adminHandler(token string, uaa *uaastub.Server, ingress *ingressstub.Server, logger *slog.Logger) http.Handler {
+	authorized := func(w http.ResponseWriter, r *http.Request) bool {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return false
+		}
+		return true
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/ssh-code", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) {
 			return
 		}
 		logger.Info("cf-standins.code-issued")
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, uaa.IssueCode()+"\n")
+	})
+	mux.HandleFunc("GET /v1/logs", func(w http.ResponseWriter, r *http.Request) {
+		if !authorized(w, r) {
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		for _, e := range ingress.Logs(r.URL.Query().Get("source_id")) {
+			_, _ = io.WriteString(w, ingressstub.FormatLog(e)+"\n")
+		}
 	})
 	return mux
 }
@@ -310,24 +352,57 @@ func code(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
-		return errors.New("-dir: must be set")
+	return admin(*dir, http.MethodPost, "/v1/ssh-code", *timeout)
+}
+
+// logs prints the app's log lines the ingress stand-in received (the app of standins.json
+// unless -source-id names another source, "" for all).
+func logs(args []string) error {
+	fs := flag.NewFlagSet("cf-standins logs", flag.ContinueOnError)
+	dir := fs.String("dir", "", "the directory serve writes into")
+	source := fs.String("source-id", "app", `source id to show ("app": the stand-ins' app; "": every source)`)
+	timeout := fs.Duration("timeout", 5*time.Second, "deadline for the request")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	b, err := os.ReadFile(filepath.Join(*dir, StateFile))
-	if err != nil {
-		return fmt.Errorf("stand-ins not running? %w", err)
+	if *source == "app" {
+		st, err := readState(*dir)
+		if err != nil {
+			return err
+		}
+		*source = st.AppGUID
 	}
+	return admin(*dir, http.MethodGet, "/v1/logs?source_id="+url.QueryEscape(*source), *timeout)
+}
+
+func readState(dir string) (State, error) {
 	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("%s: %w", StateFile, err)
+	if dir == "" {
+		return st, errors.New("-dir: must be set")
 	}
-	tok, err := os.ReadFile(filepath.Join(*dir, "admin-token"))
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return st, fmt.Errorf("stand-ins not running? %w", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s: %w", StateFile, err)
+	}
+	return st, nil
+}
+
+// admin calls the admin endpoint with the admin token and prints the answer.
+func admin(dir, method, path string, timeout time.Duration) error {
+	st, err := readState(dir)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.AdminURL+"/v1/ssh-code", nil)
+	req, err := http.NewRequestWithContext(ctx, method, st.AdminURL+path, nil)
 	if err != nil {
 		return err
 	}
@@ -337,7 +412,7 @@ func code(args []string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return err
 	}

@@ -44,11 +44,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, version.Version)
 		return 0
 	case *checkFile != "":
-		if _, problems := loadConfig(*checkFile); len(problems) > 0 {
+		cfg, problems := loadConfig(*checkFile)
+		if len(problems) > 0 {
 			for _, p := range problems {
 				fmt.Fprintln(stderr, p)
 			}
 			return 2
+		}
+		// Tolerated (the proxy starts), but worth the operator's attention.
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintln(stderr, "warning: "+w)
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", *checkFile)
 		return 0
@@ -66,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := proxy.Run(ctx, cfg, stderr); err != nil {
+	if err := proxy.Run(ctx, cfg, stdout); err != nil {
 		fmt.Fprintf(stderr, "ssh-proxy: %v\n", err)
 		return 1
 	}

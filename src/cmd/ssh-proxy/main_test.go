@@ -37,7 +37,7 @@ func TestCheckConfigNamesEachProblemOnItsOwnLine(t *testing.T) {
 		t.Fatalf("code %d, want 2", code)
 	}
 	lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
-	for _, want := range []string{"address: ", `allowed_macs: unsupported MAC "md5-please"`, "diego_credentials: ", "host_key_files: ", "bbs.address: "} {
+	for _, want := range []string{"address: ", `allowed_macs: no listed MAC is implemented ("md5-please")`, "diego_credentials: ", "host_key_files: ", "bbs.address: "} {
 		found := false
 		for _, l := range lines {
 			if strings.HasPrefix(l, want) {
@@ -60,7 +60,7 @@ func TestCheckConfigNamesEachProblemOnItsOwnLine(t *testing.T) {
 
 func TestCheckConfigReportsHardeningKeys(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bad.yml")
-	content := "max_startups: \"9:30:3\"\nproxy_protocol: {enabled: true}\nkeepalive: {interval: 1s, count_max: 0}\n"
+	content := "max_unauthenticated_connections: 0\nmax_connection_duration: -5s\nproxy_protocol: {enabled: true}\nkeepalive: {interval: 1s, count_max: 0}\n"
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestCheckConfigReportsHardeningKeys(t *testing.T) {
 	if code := run([]string{"-check-config", file}, &out, &errOut); code != 2 {
 		t.Fatalf("code %d, want 2", code)
 	}
-	for _, want := range []string{"max_startups: ", "proxy_protocol.allowed_cidrs: ", "keepalive.count_max: "} {
+	for _, want := range []string{"max_unauthenticated_connections: ", "max_connection_duration: ", "proxy_protocol.allowed_cidrs: ", "keepalive.count_max: "} {
 		if !strings.Contains(errOut.String(), "\n"+want) && !strings.HasPrefix(errOut.String(), want) {
 			t.Errorf("no line starting %q in:\n%s", want, errOut.String())
 		}

@@ -115,50 +115,56 @@ func sessionSpecs(get func() client) {
 	})
 
 	It("forwards a local port with ssh -L", func() {
-		c := get()
-		web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			_, _ = io.WriteString(w, "through-the-tunnel")
-		}))
-		defer web.Close()
-		local := freePort()
-		env := c.login()
-		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-		defer cancel()
-		line := fmt.Sprintf("exec ssh -p %d %s -N -o ExitOnForwardFailure=yes -L %d:%s %s",
-			c.port, c.opts, local, strings.TrimPrefix(web.URL, "http://"), quote(c.user+"@127.0.0.1"))
-		cmd := exec.CommandContext(ctx, "bash", "-c", line)
-		cmd.Env = append(os.Environ(), env...)
-		cmd.WaitDelay = 5 * time.Second
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		Expect(cmd.Start()).To(Succeed())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		defer func() {
-			cancel()
-			Eventually(exited, 10*time.Second).Should(Receive())
-		}()
-
-		hc := &http.Client{Timeout: 5 * time.Second}
-		get := func() (string, error) {
-			resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", local))
-			if err != nil {
-				return "", err
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			return string(b), err
-		}
-		Eventually(func() (string, error) {
-			select {
-			case err := <-exited:
-				exited <- err
-				return "", StopTrying(fmt.Sprintf("ssh -L exited: %v\n%s", err, stderr.String()))
-			default:
-			}
-			return get()
-		}, 30*time.Second, 200*time.Millisecond).Should(Equal("through-the-tunnel"))
+		expectLocalForward(get())
 	})
+}
+
+// expectLocalForward serves a page on 127.0.0.1, opens `ssh -N -L PORT:<page>` through the
+// proxy and fetches the page through the tunnel.
+func expectLocalForward(c client) {
+	GinkgoHelper()
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "through-the-tunnel")
+	}))
+	defer web.Close()
+	local := freePort()
+	env := c.login()
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	line := fmt.Sprintf("exec ssh -p %d %s -N -o ExitOnForwardFailure=yes -L %d:%s %s",
+		c.port, c.opts, local, strings.TrimPrefix(web.URL, "http://"), quote(c.user+"@127.0.0.1"))
+	cmd := exec.CommandContext(ctx, "bash", "-c", line)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.WaitDelay = 5 * time.Second
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	Expect(cmd.Start()).To(Succeed())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cancel()
+		Eventually(exited, 10*time.Second).Should(Receive())
+	}()
+
+	hc := &http.Client{Timeout: 5 * time.Second}
+	get := func() (string, error) {
+		resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", local))
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	Eventually(func() (string, error) {
+		select {
+		case err := <-exited:
+			exited <- err
+			return "", StopTrying(fmt.Sprintf("ssh -L exited: %v\n%s", err, stderr.String()))
+		default:
+		}
+		return get()
+	}, 30*time.Second, 200*time.Millisecond).Should(Equal("through-the-tunnel"))
 }
 
 var _ = Describe("scripts/run-local (static target)", Ordered, func() {
@@ -290,7 +296,7 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 		other.user = "cf:00000000-0000-4000-a000-000000000000/0"
 		r := other.ssh("", "true")
 		Expect(r.err).To(HaveOccurred())
-		Expect(r.stderr).To(ContainSubstring("app not found"))
+		Expect(r.stderr).To(ContainSubstring("no such app"))
 	})
 
 	It("lets diego:<process-guid>/0 and the static target in with the diego credentials", func() {

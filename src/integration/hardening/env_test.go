@@ -82,17 +82,23 @@ func (e *env) openFDs() int { return e.rig.OpenFDs() }
 
 func (e *env) proxyLog() string { return e.rig.ProxyLog() }
 
-// logLines are the proxy's JSON log lines with the given msg.
-func (e *env) logLines(msg string) []map[string]any {
-	var out []map[string]any
-	for _, l := range strings.Split(e.proxyLog(), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
-			out = append(out, m)
+// rssKiB is the proxy process's resident set size (VmRSS).
+func (e *env) rssKiB() int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.proxy.Command.Process.Pid))
+	Expect(err).NotTo(HaveOccurred())
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, err := strconv.Atoi(f[1])
+			Expect(err).NotTo(HaveOccurred())
+			return n
 		}
 	}
-	return out
+	Expect(string(b)).To(ContainSubstring("VmRSS:"))
+	return 0
 }
+
+// logLines are the proxy's lager lines with the given message, flattened (proxyrig.LogLines).
+func (e *env) logLines(msg string) []map[string]any { return proxyrig.LogLines(e.proxyLog(), msg) }
 
 func (e *env) auditLines() []map[string]any {
 	b, err := os.ReadFile(e.rig.AuditFile)

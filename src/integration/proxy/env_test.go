@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
+	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
@@ -42,6 +43,8 @@ type env struct {
 
 	proxy     *gexec.Session
 	proxyPort int
+	// startOpts are what a refusal case starts the proxy with (its setup may add to them).
+	startOpts proxyOpts
 }
 
 var (
@@ -55,6 +58,13 @@ func newEnv() *env {
 		CAName: "integration-ca", ClientSecret: "proxy-secret",
 		AppGUID: appGUID, ProcessGUID: processGUID, InstanceGUID: instanceGUID, Instances: 2,
 		CellID: "cell-z1-0", InstanceAddress: "10.255.0.7", WithAppRoute: true,
+		// Cloud Controller's tags for a process (source_id is the app guid; the log_guid too).
+		LogGUID: appGUID,
+		MetricTags: map[string]bbs.MetricTagValue{
+			"source_id": {Static: appGUID}, "app_id": {Static: appGUID}, "app_name": {Static: "dora"},
+			"process_type": {Static: "web"}, "instance_id": {Dynamic: bbs.MetricTagIndex},
+			"process_instance_id": {Dynamic: bbs.MetricTagInstanceGUID},
+		},
 	})
 	return &env{rig: r, uaa: r.UAA, cc: r.CC, bbs: r.BBS, sshd: r.SSHD, sshdHostKey: r.SSHDHostKey}
 }
@@ -72,12 +82,23 @@ type proxyOpts struct {
 	nextHostKeyPEM string
 	// diegoCredentials, when set, turns on diego authentication with this secret.
 	diegoCredentials string
+	// loggregator sends to the rig's ingress stand-in; metrics opens the metrics endpoint.
+	loggregator, metrics bool
+	// auditLog writes the audit log (rig.AuditFile).
+	auditLog bool
+	// disableCF turns cf authentication off; ccPath is appended to cc.internal_url.
+	disableCF bool
+	ccPath    string
+	// extra is appended to the config file.
+	extra string
 }
 
 func (e *env) writeConfig(o proxyOpts) string {
 	file := e.rig.WriteConfig(proxyrig.ProxyConfig{
 		CommunicationTimeout: "5s", BackendsTLS: o.backendsTLS,
 		NextHostKeyPEM: o.nextHostKeyPEM, DiegoCredentials: o.diegoCredentials,
+		Loggregator: o.loggregator, Metrics: o.metrics, AuditLog: o.auditLog,
+		DisableCFAuth: o.disableCF, CCPath: o.ccPath, Extra: o.extra,
 	})
 	e.proxyPort = e.rig.ProxyPort
 	return file

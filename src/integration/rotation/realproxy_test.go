@@ -142,7 +142,7 @@ func startLocalSSHD() *localSSHD {
 	vars := filepath.Join(dir, "vars.yml")
 	manifest := bosh("int", "manifests/run-local.yml", "--vars-store", vars,
 		"-v", "sshd_address="+addr, "-v", "proxy_address=127.0.0.1:1",
-		"-v", "health_address=127.0.0.1:1", "-v", "log_level=info")
+		"-v", "health_address=127.0.0.1:1", "-v", "debug_address=127.0.0.1:0", "-v", "log_level=info")
 	manifestFile := filepath.Join(dir, "manifest.yml")
 	Expect(os.WriteFile(manifestFile, manifest, 0o600)).To(Succeed())
 	argv := renderJob(manifestFile, "sshd", "sshd", filepath.Join(dir, "job"), sshdBinary)
@@ -199,9 +199,9 @@ const staticTargetUser = "local/0"
 
 // rig deploys one layout the way the director would, with config-server as the variable store,
 // except that the real ssh-proxy runs here on 127.0.0.1: a local ops file moves its listeners to
-// 127.0.0.1 and its audit log into a temporary directory, turns cf/diego auth and backend TLS
-// off (no UAA, CC or BBS here) and adds our sshd as the static target "local". Host keys, next
-// keys and fingerprints are the layout's own.
+// 127.0.0.1 and its audit log into a temporary directory, turns cf/diego auth, backend TLS and
+// Loggregator off (no UAA, CC, BBS or agent here) and adds our sshd as the static target
+// "local". Host keys, next keys and fingerprints are the layout's own.
 type rig struct {
 	l          layout
 	cs         *configServer
@@ -214,9 +214,9 @@ type rig struct {
 	localOps   []map[string]any
 	proxy      *process
 	deploys    int
-	// exemptLoopback exempts 127.0.0.1 from the proxy's per-source penalties (see
-	// loopbackExempt); on unless a spec is about the penalties.
-	exemptLoopback bool
+	// penaltiesOnLoopback makes the proxy's per-source penalties apply to 127.0.0.1, where the
+	// specs run: nothing exempt, and client addresses declared preserved (by default neither).
+	penaltiesOnLoopback bool
 }
 
 func newRig(l layout) *rig {
@@ -229,8 +229,6 @@ func newRig(l layout) *rig {
 		healthAddr: "127.0.0.1:" + strconv.Itoa(freePort()),
 		sshd:       startLocalSSHD(),
 		client:     newOpenSSH(),
-
-		exemptLoopback: true,
 	}
 	r.client.user = staticTargetUser
 	r.localVars = map[string]any{
@@ -251,6 +249,9 @@ func newRig(l layout) *rig {
 	set("/diego/ssh_proxy/enable_cf_auth?", false)
 	set("/diego/ssh_proxy/enable_diego_auth?", false)
 	set("/backends?", map[string]any{"tls": map[string]any{"enabled": false}})
+	// No Loggregator agent here either, and the agent certificates are other variables
+	// this rig does not generate.
+	set("/loggregator?", map[string]any{"use_v2_api": false})
 	set("/diego/ssh_proxy/static_targets?", []any{map[string]any{
 		"name":             "local",
 		"instances":        []string{"((rotation_test_sshd_address))"},
@@ -290,13 +291,15 @@ func (r *rig) manifestArgs(stage int) []string {
 	if stage > 0 {
 		args = append(args, "-o", r.l.stage(stage))
 	}
-	// The exempt list is always set: the job's default exempts loopback, where these specs run.
-	exempt := []string{}
-	if r.exemptLoopback {
-		exempt = loopbackExempt
+	ops := r.localOps[:len(r.localOps):len(r.localOps)]
+	if r.penaltiesOnLoopback {
+		ops = append(ops,
+			map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": []string{}},
+			map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/client_addresses_preserved?", "value": true})
 	}
-	ops := append(r.localOps[:len(r.localOps):len(r.localOps)], map[string]any{"type": "replace",
-		"path": r.l.props() + "/diego/ssh_proxy/per_source_penalty_exempt_list?", "value": exempt})
+	// The job's debug server would take the fixed 127.0.0.1:17016 that other proxies on this
+	// machine may hold; an ephemeral port keeps it on, without the clash.
+	ops = append(ops, map[string]any{"type": "replace", "path": r.l.props() + "/diego/ssh_proxy/debug_addr?", "value": "127.0.0.1:0"})
 	return append(args, "-o", writeYAML(r.dir, "local-ops.yml", ops))
 }
 
@@ -367,12 +370,6 @@ func (r *rig) deploy(stage int) deployment {
 	r.proxy.waitSSH(r.ProxyAddr)
 	return d
 }
-
-// loopbackExempt is the per-source penalty exempt list the specs deploy with: every
-// verify-host-key run is one ssh-keyscan connection per key type that never authenticates, each
-// a `noauth` penalty for its source, and a spec checks far more often from one address than an
-// operator would.
-var loopbackExempt = []string{"127.0.0.1/32"}
 
 // currentVariable and nextVariable are the layout's key variables as config-server holds them now.
 func (r *rig) currentVariable() sshValue { return r.cs.get(r.l.variable).Value }

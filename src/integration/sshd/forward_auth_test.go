@@ -64,7 +64,7 @@ var _ = Describe("port forwarding", func() {
 		Eventually(func() (string, error) {
 			return httpGet(fmt.Sprintf("http://127.0.0.1:%d/via-L", lport))
 		}, cmdTimeout, 200*time.Millisecond).Should(Equal("hello from /via-L"))
-		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say(`"msg":"direct-tcpip-opened"`))
+		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say(`"message":"sshd.direct-tcpip-opened"`))
 	})
 
 	It("round-trips ssh -R: a listener in the daemon reaches back to the client side", func() {
@@ -117,8 +117,8 @@ var _ = Describe("authentication", func() {
 			c.Close()
 		}
 		Expect(err).To(HaveOccurred())
-		Expect(d.session.Out).NotTo(gbytes.Say(`"msg":"connection-opened"`))
-		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say(`"msg":"handshake-failed"`))
+		Expect(d.session.Out).NotTo(gbytes.Say(`"message":"sshd.connection-opened"`))
+		Eventually(d.session.Out, cmdTimeout).Should(gbytes.Say(`"message":"sshd.handshake-failed"`))
 
 		By("accepting the same public key when the signature is made with its private key")
 		c, err = d.goClient(ssh.PublicKeys(clientKey.Signer))

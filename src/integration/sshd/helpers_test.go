@@ -26,9 +26,18 @@ type daemon struct {
 	session *gexec.Session
 	port    string
 	home    string
+	user    string // the login name; "" means vcap (our sshd takes any)
 }
 
-var startedRE = regexp.MustCompile(`"msg":"started".*?"address":"127\.0\.0\.1:(\d+)"`)
+// login is the user name clients log in with.
+func (d *daemon) login() string {
+	if d.user != "" {
+		return d.user
+	}
+	return "vcap"
+}
+
+var startedRE = regexp.MustCompile(`"message":"sshd.started".*?"address":"127\.0\.0\.1:(\d+)"`)
 
 // startDaemon runs the sshd on an ephemeral loopback port with HOME set to a fresh directory;
 // extraEnv is appended to its environment.
@@ -44,7 +53,7 @@ func startDaemon(extraEnv []string, args ...string) *daemon {
 		// A clean shutdown on SIGTERM exits 0 (a -race build exits 66 after a data race).
 		Eventually(sess, startTimeout).Should(gexec.Exit(0))
 	})
-	Eventually(sess.Out, startTimeout).Should(gbytes.Say(`"msg":"started"`))
+	Eventually(sess.Out, startTimeout).Should(gbytes.Say(`"message":"sshd.started"`))
 	m := startedRE.FindSubmatch(sess.Out.Contents())
 	Expect(m).NotTo(BeNil(), "started line names the address")
 	return &daemon{session: sess, port: string(m[1]), home: home}
@@ -75,12 +84,12 @@ func commonOpts(key string) []string {
 	return opts
 }
 
-// sshCmd builds `ssh <opts> -p PORT [extra...] vcap@127.0.0.1 [remote...]`.
+// sshCmd builds `ssh <opts> -p PORT [extra...] USER@127.0.0.1 [remote...]`.
 func (d *daemon) sshCmd(key string, extra []string, remote ...string) *exec.Cmd {
 	// ssh keeps the first value it sees for an option: extra goes first so it can override.
 	args := append(append([]string{}, extra...), commonOpts(key)...)
 	args = append(args, "-p", d.port)
-	args = append(args, "vcap@127.0.0.1")
+	args = append(args, d.login()+"@127.0.0.1")
 	args = append(args, remote...)
 	return exec.Command("ssh", args...)
 }
@@ -105,7 +114,7 @@ func run(cmd *exec.Cmd) *gexec.Session {
 // exit signals, refused requests).
 func (d *daemon) goClient(auth ...ssh.AuthMethod) (*ssh.Client, error) {
 	cfg := &ssh.ClientConfig{
-		User:            "vcap",
+		User:            d.login(),
 		Auth:            auth,
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
 		Timeout:         10 * time.Second,

@@ -137,7 +137,7 @@ var _ = Describe("file transfer", func() {
 					src := filepath.Join(local, "f")
 					Expect(os.WriteFile(src, []byte("built-in"), 0o600)).To(Succeed())
 					scp(src, d.remote("f"))
-					Expect(d.session.Out).To(gbytes.Say(`"msg":"builtin-started"`))
+					Expect(d.session.Out).To(gbytes.Say(`"message":"sshd.builtin-started"`))
 				})
 			}
 		})

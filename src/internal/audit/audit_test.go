@@ -66,7 +66,8 @@ var _ = Describe("audit log", func() {
 		cmds := end["exec_commands"].([]any)
 		Expect(cmds).To(HaveLen(MaxCommands))
 		Expect(cmds[0]).To(Equal("echo hi"))
-		Expect(len(cmds[1].(string))).To(BeNumerically("<", MaxCommandBytes+10))
+		Expect(len(cmds[1].(string))).To(BeNumerically("<", MaxCommandBytes+32))
+		Expect(cmds[1]).To(HaveSuffix(" bytes]"), "capped with logging.Cap's marker")
 		Expect(end).To(HaveKeyWithValue("exec_commands_not_recorded", 2.0))
 		Expect(end).To(HaveKey("duration_seconds"))
 

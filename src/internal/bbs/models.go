@@ -3,6 +3,7 @@ package bbs
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -102,12 +103,52 @@ type ActualLRP struct {
 //
 //	1 process_guid string
 //	15 routes ProtoRoutes {1 routes map<string, bytes>}
+//	17 log_guid string
+//	35 metric_tags map<string, MetricTagValue>
 //
 // Routes values are raw JSON (for example routes["diego-ssh"]). Every other field (domain,
 // rootfs, instances, env, actions, ...) is skipped.
 type DesiredLRP struct {
 	ProcessGUID string
-	Routes      map[string][]byte
+	// Instances is how many instances are desired (indexes 0..Instances-1).
+	Instances int32
+	Routes    map[string][]byte
+	// LogGUID is the app's log stream (Cloud Controller sets the app guid).
+	LogGUID string
+	// MetricTags are the tags Diego puts on the app's logs and metrics.
+	MetricTags map[string]MetricTagValue
+}
+
+// MetricTagDynamic is models/metric_tags.proto enum MetricTagValue.DynamicValue: which
+// property of the running instance a tag takes.
+type MetricTagDynamic int32
+
+// MetricTagDynamic values.
+const (
+	MetricTagDynamicInvalid MetricTagDynamic = 0
+	MetricTagIndex          MetricTagDynamic = 1
+	MetricTagInstanceGUID   MetricTagDynamic = 2
+)
+
+// MetricTagValue is models/metric_tags.proto message MetricTagValue: 1 static string,
+// 2 dynamic enum DynamicValue. BBS sets one of the two.
+type MetricTagValue struct {
+	Static  string
+	Dynamic MetricTagDynamic
+}
+
+// Resolve is the tag's value for the instance at index with instanceGUID. ok is false for a
+// tag that is neither static nor a known dynamic value.
+func (v MetricTagValue) Resolve(index int32, instanceGUID string) (value string, ok bool) {
+	switch {
+	case v.Static != "":
+		return v.Static, true
+	case v.Dynamic == MetricTagIndex:
+		return strconv.FormatInt(int64(index), 10), true
+	case v.Dynamic == MetricTagInstanceGUID:
+		return instanceGUID, true
+	}
+	return "", false
 }
 
 // ErrorType is models/error.proto enum Error.Type.
@@ -284,6 +325,7 @@ func (a ActualLRP) MarshalProto() []byte {
 func (d DesiredLRP) MarshalProto() []byte {
 	var b []byte
 	b = appendString(b, 1, d.ProcessGUID)
+	b = appendVarint(b, 4, i32(d.Instances))
 	if d.Routes != nil {
 		keys := make([]string, 0, len(d.Routes))
 		for k := range d.Routes {
@@ -298,6 +340,21 @@ func (d DesiredLRP) MarshalProto() []byte {
 			routes = appendBytesField(routes, 1, entry)
 		}
 		b = appendBytesField(b, 15, routes)
+	}
+	b = appendString(b, 17, d.LogGUID)
+	tagKeys := make([]string, 0, len(d.MetricTags))
+	for k := range d.MetricTags {
+		tagKeys = append(tagKeys, k)
+	}
+	sort.Strings(tagKeys)
+	for _, k := range tagKeys {
+		v := d.MetricTags[k]
+		var val, entry []byte
+		val = appendString(val, 1, v.Static)
+		val = appendVarint(val, 2, i32(int32(v.Dynamic)))
+		entry = appendString(entry, 1, k)
+		entry = appendBytesField(entry, 2, val)
+		b = appendBytesField(b, 35, entry)
 	}
 	return b
 }
@@ -487,6 +544,8 @@ func decodeDesiredLRP(b []byte) (*DesiredLRP, error) {
 		switch {
 		case f.num == 1 && f.isBytes():
 			d.ProcessGUID = string(f.raw)
+		case f.num == 4 && f.typ == protowire.VarintType:
+			d.Instances = int32(f.v)
 		case f.num == 15 && f.isBytes(): // ProtoRoutes
 			return walk(f.raw, func(g field) error {
 				if g.num != 1 || !g.isBytes() {
@@ -514,6 +573,17 @@ func decodeDesiredLRP(b []byte) (*DesiredLRP, error) {
 				d.Routes[key] = val
 				return nil
 			})
+		case f.num == 17 && f.isBytes():
+			d.LogGUID = string(f.raw)
+		case f.num == 35 && f.isBytes(): // one metric_tags map entry
+			key, val, err := decodeMetricTag(f.raw)
+			if err != nil {
+				return fmt.Errorf("metric_tags entry: %w", err)
+			}
+			if d.MetricTags == nil {
+				d.MetricTags = map[string]MetricTagValue{}
+			}
+			d.MetricTags[key] = val
 		}
 		return nil
 	})
@@ -521,6 +591,31 @@ func decodeDesiredLRP(b []byte) (*DesiredLRP, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// decodeMetricTag decodes one map<string, MetricTagValue> entry: 1 key, 2 value
+// {1 static string, 2 dynamic enum}.
+func decodeMetricTag(b []byte) (string, MetricTagValue, error) {
+	var key string
+	var val MetricTagValue
+	err := walk(b, func(g field) error {
+		switch {
+		case g.num == 1 && g.isBytes():
+			key = string(g.raw)
+		case g.num == 2 && g.isBytes():
+			return walk(g.raw, func(h field) error {
+				switch {
+				case h.num == 1 && h.isBytes():
+					val.Static = string(h.raw)
+				case h.num == 2 && h.isVarint():
+					val.Dynamic = MetricTagDynamic(int32(h.v))
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	return key, val, err
 }
 
 func decodeError(b []byte) (*Error, error) {

@@ -140,7 +140,10 @@ func realisticDesiredLRPResponse() []byte {
 		str(28, "isolation-segment-a").                                      // PlacementTags
 		varint(29, 1024).                                                    // max_pids
 		sub(35, msg{}.str(1, "source_id").sub(2, msg{}.str(1, "app-guid"))). // metric_tags
-		sub(37, msg{}.varint(1, 16384))                                      // log_rate_limit
+		sub(35, msg{}.str(1, "instance_id").sub(2, msg{}.varint(2, 1))).     // dynamic INDEX
+		sub(35, msg{}.str(1, "instance_guid").sub(2, msg{}.varint(2, 2))).   // dynamic INSTANCE_GUID
+		sub(35, msg{}.str(1, "app_name").sub(2, msg{}.str(1, "myapp"))).
+		sub(37, msg{}.varint(1, 16384)) // log_rate_limit
 
 	return msg{}.sub(2, desired).fixed32(500, 1)
 }
@@ -190,6 +193,28 @@ var _ = Describe("wire format against hand-assembled BBS bytes", func() {
 		Expect(route.Host256Fingerprint).To(Equal("nVJ9Yq0yZ1a6Qe0g7zJ3Pz5mJp7VgC0L8q5bNqkV0RY"))
 		Expect(route.User).To(Equal("vcap"))
 		Expect(route.PrivateKey).To(HavePrefix("-----BEGIN RSA PRIVATE KEY-----\n"))
+
+		Expect(d.LogGUID).To(Equal("app-guid"))
+		Expect(d.MetricTags).To(Equal(map[string]bbs.MetricTagValue{
+			"source_id":     {Static: "app-guid"},
+			"instance_id":   {Dynamic: bbs.MetricTagIndex},
+			"instance_guid": {Dynamic: bbs.MetricTagInstanceGUID},
+			"app_name":      {Static: "myapp"},
+		}))
+	})
+
+	It("resolves metric tag values for one instance", func() {
+		v, ok := bbs.MetricTagValue{Static: "s"}.Resolve(3, "ig")
+		Expect(v).To(Equal("s"))
+		Expect(ok).To(BeTrue())
+		v, ok = bbs.MetricTagValue{Dynamic: bbs.MetricTagIndex}.Resolve(3, "ig")
+		Expect(v).To(Equal("3"))
+		Expect(ok).To(BeTrue())
+		v, ok = bbs.MetricTagValue{Dynamic: bbs.MetricTagInstanceGUID}.Resolve(3, "ig")
+		Expect(v).To(Equal("ig"))
+		Expect(ok).To(BeTrue())
+		_, ok = bbs.MetricTagValue{Dynamic: 9}.Resolve(3, "ig")
+		Expect(ok).To(BeFalse())
 	})
 
 	It("decodes BBS error answers", func() {
@@ -242,7 +267,8 @@ var _ = Describe("wire format against hand-assembled BBS bytes", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(resp.ActualLRPs).To(Equal(lrps))
 
-		d := bbs.DesiredLRP{ProcessGUID: "pg", Routes: map[string][]byte{"b": []byte(`{}`), "a": {}}}
+		d := bbs.DesiredLRP{ProcessGUID: "pg", Routes: map[string][]byte{"b": []byte(`{}`), "a": {}}, LogGUID: "lg",
+			MetricTags: map[string]bbs.MetricTagValue{"x": {Static: "1"}, "y": {Dynamic: bbs.MetricTagInstanceGUID}}}
 		dr, err := bbs.UnmarshalDesiredLRPResponse(bbs.DesiredLRPResponse{DesiredLRP: &d}.MarshalProto())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(*dr.DesiredLRP).To(Equal(d))

@@ -24,13 +24,25 @@ const (
 	defaultTimeout = 10 * time.Second
 )
 
-// ErrForbidden means the Cloud Controller refused: the token is not valid for it (401), the
-// user may not access the app (403), or SSH is disabled for the app, its space or globally
-// (CC answers that with 400 CF-InvalidRequest).
-var ErrForbidden = errors.New("not authorized, or SSH is disabled for the app or its space")
-
-// ErrNotFound means the Cloud Controller does not know the app (404).
-var ErrNotFound = errors.New("app or instance not found")
+// The Cloud Controller's refusals (cloud_controller_ng's AppsSSHController): each error wraps
+// one of these, with the HTTP status and CC error code for the logs.
+var (
+	// ErrForbidden: 403 CF-NotAuthorized, the user has no write access to the app.
+	ErrForbidden = errors.New("the user may not SSH into the app")
+	// ErrNotFound: 404 CF-AppNotFound, no app (process) has that guid.
+	ErrNotFound = errors.New("app not found")
+	// ErrSSHDisabled: 400 CF-InvalidRequest, SSH is off for the app, its space or globally
+	// (cc.allow_app_ssh_access).
+	ErrSSHDisabled = errors.New("SSH is disabled for the app, its space or the platform")
+	// ErrUnauthenticated: 401, the Cloud Controller did not accept the UAA token (the proxy just
+	// obtained it from UAA, so UAA and the Cloud Controller disagree: a platform fault).
+	ErrUnauthenticated = errors.New("the Cloud Controller did not accept the UAA token")
+	// ErrRefused: any other 4xx, or a 400/404 without the Cloud Controller's error code: the
+	// request did not reach the ssh_access check (for example a URL on the mutual-TLS port 9023,
+	// whose nginx answers 400 without a client certificate, or a proxy that does not route
+	// /internal/apps). A platform fault.
+	ErrRefused = errors.New("the request did not reach the Cloud Controller's ssh_access check")
+)
 
 // unavailable reports Cloud Controller as unreachable or answering uselessly (a *peer.UnavailableError).
 func unavailable(cause string, err error) error {
@@ -81,8 +93,8 @@ type ccError struct {
 }
 
 // SSHAccess asks GET {InternalURL}/internal/apps/{appGUID}/ssh_access/{index} with
-// "Authorization: bearer <token>". Errors wrap ErrForbidden or ErrNotFound, or are
-// *peer.UnavailableError; none contains the token.
+// "Authorization: bearer <token>". Errors wrap ErrForbidden, ErrNotFound, ErrSSHDisabled,
+// ErrUnauthenticated or ErrRefused, or are *peer.UnavailableError; none contains the token.
 func (c *Client) SSHAccess(ctx context.Context, accessToken, appGUID string, index int) (Access, error) {
 	if appGUID == "" || index < 0 {
 		return Access{}, fmt.Errorf("%w: bad app guid or index", ErrNotFound)
@@ -123,10 +135,8 @@ func (c *Client) SSHAccess(ctx context.Context, accessToken, appGUID string, ind
 			return Access{}, unavailable("ssh_access response has no process_guid", nil)
 		}
 		return Access{ProcessGUID: out.ProcessGUID}, nil
-	case resp.StatusCode == http.StatusBadRequest, resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden:
-		return Access{}, wrap(ErrForbidden, resp.StatusCode, body)
-	case resp.StatusCode == http.StatusNotFound:
-		return Access{}, wrap(ErrNotFound, resp.StatusCode, body)
+	case resp.StatusCode >= 400 && resp.StatusCode < 500:
+		return Access{}, refusal(resp.StatusCode, body)
 	case resp.StatusCode >= 500:
 		return Access{}, unavailable(fmt.Sprintf("HTTP %d", resp.StatusCode), nil)
 	default:
@@ -134,11 +144,39 @@ func (c *Client) SSHAccess(ctx context.Context, accessToken, appGUID string, ind
 	}
 }
 
-// wrap adds the Cloud Controller's error code (such as CF-AppNotFound) for the logs.
-func wrap(sentinel error, status int, body []byte) error {
+// refusal classifies a 4xx by status and the Cloud Controller's error code (see the Err* values).
+func refusal(status int, body []byte) error {
 	var e ccError
-	if json.Unmarshal(body, &e) == nil && e.ErrorCode != "" {
-		return fmt.Errorf("%w (HTTP %d, %s)", sentinel, status, e.ErrorCode)
+	_ = json.Unmarshal(body, &e)
+	var sentinel error
+	switch {
+	case status == http.StatusForbidden:
+		sentinel = ErrForbidden
+	case status == http.StatusUnauthorized:
+		sentinel = ErrUnauthenticated
+	case status == http.StatusNotFound && e.ErrorCode == "CF-AppNotFound":
+		sentinel = ErrNotFound
+	case status == http.StatusBadRequest && e.ErrorCode == "CF-InvalidRequest":
+		sentinel = ErrSSHDisabled
+	default:
+		sentinel = ErrRefused
+	}
+	if e.ErrorCode != "" {
+		return fmt.Errorf("%w (HTTP %d, %s)", sentinel, status, capCode(e.ErrorCode))
 	}
 	return fmt.Errorf("%w (HTTP %d)", sentinel, status)
+}
+
+// capCode keeps a peer-supplied error code to one short printable token for the logs.
+func capCode(code string) string {
+	const max = 64
+	if len(code) > max {
+		code = code[:max] + "..."
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, code)
 }

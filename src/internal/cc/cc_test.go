@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,7 +78,7 @@ var _ = Describe("Client against the stand-ins", func() {
 	It("refuses when SSH is disabled (CC's 400 CF-InvalidRequest)", func() {
 		ccStub.AddApp("app-1", "app-1-v2", 2, false)
 		_, err := client.SSHAccess(context.Background(), token("alice"), "app-1", 0)
-		Expect(err).To(MatchError(cc.ErrForbidden))
+		Expect(err).To(MatchError(cc.ErrSSHDisabled))
 		Expect(err.Error()).To(ContainSubstring("CF-InvalidRequest"))
 		Expect(ccStub.SetSSHEnabled("app-1", true)).To(BeTrue())
 		_, err = client.SSHAccess(context.Background(), token("alice"), "app-1", 0)
@@ -87,7 +88,7 @@ var _ = Describe("Client against the stand-ins", func() {
 	It("refuses tokens the UAA stand-in did not issue", func() {
 		ccStub.AddApp("app-1", "app-1-v2", 1, true)
 		_, err := client.SSHAccess(context.Background(), "forged.token.here", "app-1", 0)
-		Expect(err).To(MatchError(cc.ErrForbidden))
+		Expect(err).To(MatchError(cc.ErrUnauthenticated))
 		Expect(err.Error()).NotTo(ContainSubstring("forged"))
 	})
 
@@ -180,12 +181,24 @@ var _ = Describe("Client wire format", func() {
 			check(err)
 		},
 		Entry("401", 401, `{"description":"Invalid Auth Token","error_code":"CF-InvalidAuthToken","code":1000}`,
-			func(err error) { Expect(err).To(MatchError(cc.ErrForbidden)) }),
+			func(err error) { Expect(err).To(MatchError(cc.ErrUnauthenticated)) }),
 		Entry("403", 403, ``, func(err error) { Expect(err).To(MatchError(cc.ErrForbidden)) }),
-		Entry("400", 400, `{"error_code":"CF-InvalidRequest"}`, func(err error) { Expect(err).To(MatchError(cc.ErrForbidden)) }),
-		Entry("404", 404, `{"error_code":"CF-AppNotFound"}`, func(err error) {
+		Entry("400 CF-InvalidRequest", 400, `{"error_code":"CF-InvalidRequest"}`, func(err error) {
+			Expect(err).To(MatchError(cc.ErrSSHDisabled))
+			Expect(err.Error()).To(ContainSubstring("HTTP 400, CF-InvalidRequest"))
+		}),
+		Entry("400 from nginx", 400, `<html>No required SSL certificate was sent</html>`,
+			func(err error) { Expect(err).To(MatchError(cc.ErrRefused)) }),
+		Entry("404 CF-AppNotFound", 404, `{"error_code":"CF-AppNotFound"}`, func(err error) {
 			Expect(err).To(MatchError(cc.ErrNotFound))
 			Expect(errors.Is(err, cc.ErrForbidden)).To(BeFalse())
+		}),
+		Entry("404 CF-NotFound (unknown route)", 404, `{"error_code":"CF-NotFound"}`,
+			func(err error) { Expect(err).To(MatchError(cc.ErrRefused)) }),
+		Entry("405", 405, ``, func(err error) { Expect(err).To(MatchError(cc.ErrRefused)) }),
+		Entry("a hostile error code is capped", 400, `{"error_code":"`+strings.Repeat("A", 500)+"\u0007"+`"}`, func(err error) {
+			Expect(err).To(MatchError(cc.ErrRefused))
+			Expect(len(err.Error())).To(BeNumerically("<", 200))
 		}),
 		Entry("503", 503, ``, func(err error) { Expect(err).To(MatchError("Cloud Controller unavailable: HTTP 503")) }),
 		Entry("302", 302, ``, func(err error) { Expect(err).To(MatchError("Cloud Controller unavailable: unexpected HTTP 302")) }),

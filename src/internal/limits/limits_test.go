@@ -8,59 +8,102 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-var _ = Describe("Startups", func() {
-	It("parses start:rate:full and the single-number form", func() {
-		s, err := ParseStartups("10:30:100")
-		Expect(err).NotTo(HaveOccurred())
-		Expect([]int{s.Start, s.Rate, s.Full}).To(Equal([]int{10, 30, 100}))
-		s, err = ParseStartups("7")
-		Expect(err).NotTo(HaveOccurred())
-		Expect([]int{s.Start, s.Rate, s.Full}).To(Equal([]int{7, 100, 7}))
-		for _, bad := range []string{"", "a:b:c", "10:30", "10:130:100", "10:30:5", "0:30:100", "-1:30:100", "1:2:3:4"} {
-			_, err := ParseStartups(bad)
-			Expect(err).To(HaveOccurred(), bad)
-		}
+var _ = Describe("Preauth", func() {
+	type conn struct {
+		e    *Conn
+		shed bool
+	}
+	var p *Preauth
+	add := func() *conn {
+		c := &conn{}
+		c.e = p.Add(func() { c.shed = true })
+		return c
+	}
+	BeforeEach(func() { p = NewPreauth(3) })
+
+	It("admits every arrival and, over the limit, sheds the oldest connection at the earliest stage", func() {
+		a, b, c := add(), add(), add()
+		a.e.Advance(KexInit)
+		c.e.Advance(Identified)
+		Expect(p.Len()).To(Equal(3))
+		// Over the limit: b is the only one still at Connected.
+		d := add()
+		Expect([]bool{a.shed, b.shed, c.shed, d.shed}).To(Equal([]bool{false, true, false, false}))
+		Expect(p.Len()).To(Equal(3))
+		// Next: d (Connected, the newest but the only one that has not spoken).
+		e := add()
+		Expect(d.shed).To(BeTrue())
+		Expect([]bool{a.shed, c.shed, e.shed}).To(Equal([]bool{false, false, false}))
+		// e and then the Identified c go before the KexInit a.
+		e.e.Advance(AuthAttempted)
+		f := add()
+		Expect(c.shed).To(BeTrue())
+		Expect([]bool{a.shed, e.shed, f.shed}).To(Equal([]bool{false, false, false}))
 	})
 
-	It("admits up to start, drops with rising probability, and everything at full", func() {
-		s, _ := ParseStartups("3:50:5")
-		draw := 0.0
-		s.rand = func() float64 { return draw }
-		for range 3 {
-			Expect(s.Acquire()).To(BeTrue())
-		}
-		// At start (3 open) the drop probability is 50%.
-		draw = 0.49
-		Expect(s.Acquire()).To(BeFalse())
-		draw = 0.5
-		Expect(s.Acquire()).To(BeTrue())
-		// 4 open: 50% + 50%*(1/2) = 75%.
-		draw = 0.74
-		Expect(s.Acquire()).To(BeFalse())
-		draw = 0.76
-		Expect(s.Acquire()).To(BeTrue())
-		// Full: always dropped.
-		draw = 0.999
-		Expect(s.Acquire()).To(BeFalse())
-		Expect(s.Current()).To(Equal(5))
-		s.Release()
-		Expect(s.Current()).To(Equal(4))
-		Expect(s.Acquire()).To(BeTrue())
+	It("orders a stage by the time connections reached it", func() {
+		a, b, c := add(), add(), add()
+		b.e.Advance(Identified)
+		a.e.Advance(Identified) // a reached Identified after b
+		c.e.Advance(AuthAttempted)
+		d := add()
+		Expect([]bool{a.shed, b.shed, c.shed, d.shed}).To(Equal([]bool{false, true, false, false}), "b has waited at Identified longest")
+		e := add()
+		Expect([]bool{a.shed, c.shed, d.shed, e.shed}).To(Equal([]bool{false, false, true, false}), "Connected goes before Identified")
+		Expect(p.Len()).To(Equal(3))
 	})
 
-	It("drops roughly rate% at start with the real random source", func() {
-		s, _ := ParseStartups("1:30:1000")
-		Expect(s.Acquire()).To(BeTrue())
-		dropped := 0
-		for range 2000 {
-			if s.Acquire() {
-				s.Release()
-			} else {
-				dropped++
+	It("forgets finished and authenticated connections, and never moves one back", func() {
+		a, b, c := add(), add(), add()
+		a.e.Advance(AuthAttempted)
+		a.e.Advance(Identified) // no effect
+		b.e.Done()
+		b.e.Done()
+		Expect(p.Len()).To(Equal(2))
+		d := add()
+		Expect([]bool{a.shed, c.shed, d.shed}).To(Equal([]bool{false, false, false}))
+		e := add()
+		Expect(c.shed).To(BeTrue())
+		Expect([]bool{a.shed, d.shed, e.shed}).To(Equal([]bool{false, false, false}))
+		c.e.Done() // the shed connection's handler ends: nothing changes
+		Expect(p.Len()).To(Equal(3))
+	})
+
+	It("is a no-op when nil", func() {
+		var none *Preauth
+		e := none.Add(func() { Fail("shed called") })
+		e.Advance(KexInit)
+		e.Done()
+		Expect(none.Len()).To(Equal(0))
+	})
+
+	It("stays consistent under concurrent use", func() {
+		p = NewPreauth(50)
+		done := make(chan struct{})
+		for g := range 8 {
+			go func() {
+				defer GinkgoRecover()
+				for i := range 2000 {
+					e := p.Add(nil)
+					e.Advance(Stage((g + i) % int(numStages)))
+					if i%3 == 0 {
+						e.Done()
+					}
+				}
+				done <- struct{}{}
+			}()
+		}
+		for range 8 {
+			<-done
+		}
+		Expect(p.Len()).To(BeNumerically("<=", 50))
+		n := 0
+		for s := range p.stages {
+			for e := p.stages[s].head; e != nil; e = e.next {
+				n++
 			}
 		}
-		// p = 0.30 + 0.70*(1/999) ≈ 0.3007; 2000 draws: mean 601, sd ≈ 20.5.
-		Expect(dropped).To(BeNumerically("~", 601, 120))
+		Expect(n).To(Equal(p.Len()))
 	})
 })
 
@@ -73,17 +116,17 @@ var _ = Describe("Penalties", func() {
 	)
 	BeforeEach(func() {
 		now = time.Unix(1_700_000_000, 0)
-		p = NewPenalties(PenaltyConfig{AuthFail: 5 * time.Second, NoAuth: time.Second, GraceExceeded: 10 * time.Second,
+		p = NewPenalties(PenaltyConfig{AuthFail: 5 * time.Second,
 			Min: 15 * time.Second, Max: 30 * time.Second, MaxSources: 2,
 			Exempt: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
 		p.now = func() time.Time { return now }
 	})
 
 	It("refuses a source only once its accumulated penalty reaches min, until it runs out", func() {
-		p.Penalise(a, AuthFail)
-		p.Penalise(a, AuthFail)
+		p.Penalise(a)
+		p.Penalise(a)
 		Expect(p.Refused(a)).To(BeFalse())
-		p.Penalise(a, AuthFail) // 15s accumulated
+		p.Penalise(a) // 15s accumulated
 		Expect(p.Refused(a)).To(BeTrue())
 		Expect(p.Refused(b)).To(BeFalse())
 		now = now.Add(14 * time.Second)
@@ -95,7 +138,7 @@ var _ = Describe("Penalties", func() {
 
 	It("caps the penalty at max", func() {
 		for range 20 {
-			p.Penalise(a, GraceExceeded)
+			p.Penalise(a)
 		}
 		now = now.Add(29 * time.Second)
 		Expect(p.Refused(a)).To(BeTrue())
@@ -106,8 +149,8 @@ var _ = Describe("Penalties", func() {
 	It("never penalises exempt sources, including IPv4-mapped forms", func() {
 		x := netip.MustParseAddr("10.1.2.3")
 		for range 10 {
-			p.Penalise(x, GraceExceeded)
-			p.Penalise(netip.MustParseAddr("::ffff:10.1.2.3"), GraceExceeded)
+			p.Penalise(x)
+			p.Penalise(netip.MustParseAddr("::ffff:10.1.2.3"))
 		}
 		Expect(p.Refused(x)).To(BeFalse())
 		Expect(p.Len()).To(Equal(0))
@@ -115,26 +158,27 @@ var _ = Describe("Penalties", func() {
 
 	It("keeps the table bounded and lets overflowed sources in (permissive)", func() {
 		c := netip.MustParseAddr("192.0.2.9")
-		p.Penalise(a, GraceExceeded)
-		p.Penalise(b, GraceExceeded)
+		p.Penalise(a)
+		p.Penalise(b)
 		for range 3 {
-			p.Penalise(c, GraceExceeded)
+			p.Penalise(c)
 		}
 		Expect(p.Len()).To(Equal(2))
 		Expect(p.Refused(c)).To(BeFalse())
 		// Once the old entries expire, a sweep makes room.
-		now = now.Add(11 * time.Second)
-		p.Penalise(c, GraceExceeded)
-		p.Penalise(c, GraceExceeded)
+		now = now.Add(6 * time.Second)
+		for range 3 {
+			p.Penalise(c)
+		}
 		Expect(p.Refused(c)).To(BeTrue())
 		Expect(p.Len()).To(BeNumerically("<=", 2))
 	})
 
 	It("refuses untracked sources while overflowing with deny-all", func() {
-		p = NewPenalties(PenaltyConfig{GraceExceeded: 10 * time.Second, Min: 15 * time.Second, MaxSources: 1, DenyAllOnOverflow: true})
+		p = NewPenalties(PenaltyConfig{AuthFail: 10 * time.Second, Min: 15 * time.Second, MaxSources: 1, DenyAllOnOverflow: true})
 		p.now = func() time.Time { return now }
-		p.Penalise(a, GraceExceeded)
-		p.Penalise(b, GraceExceeded)
+		p.Penalise(a)
+		p.Penalise(b)
 		Expect(p.Refused(netip.MustParseAddr("192.0.2.50"))).To(BeTrue())
 		now = now.Add(11 * time.Second)
 		// The tracked penalty has run out: a sweep makes room and the overflow ends.

@@ -6,23 +6,15 @@ import (
 	"time"
 )
 
-// Event is something a source is penalised for.
-type Event int
-
-const (
-	// AuthFail: the connection attempted authentication and never succeeded.
-	AuthFail Event = iota
-	// NoAuth: the connection ended without attempting authentication.
-	NoAuth
-	// GraceExceeded: the connection was still unauthenticated at the login grace time.
-	GraceExceeded
-)
-
-// PenaltyConfig is OpenSSH's PerSourcePenalties model. A source's penalty accumulates (each
-// event adds its duration, capped at Max) and the source is refused once the accumulated
-// penalty reaches Min, until it has run out.
+// PenaltyConfig is OpenSSH's PerSourcePenalties model, for one event only: a connection whose
+// client presented credentials (or a user name) that were refused. A source's penalty
+// accumulates (each such connection adds AuthFail, capped at Max) and the source is refused once
+// the accumulated penalty reaches Min, until it has run out. Connections that never attempt
+// authentication (load-balancer health checks, port scans) and connections that run out of
+// login grace time (a person still typing) are deliberately not events: behind a load balancer
+// or NAT they come from an address many users share.
 type PenaltyConfig struct {
-	AuthFail, NoAuth, GraceExceeded time.Duration
+	AuthFail time.Duration
 	// Min is the accumulated penalty at which refusing starts; Max caps it.
 	Min, Max time.Duration
 	// MaxSources bounds the table; when it is full of live penalties, new sources are not
@@ -93,19 +85,11 @@ func (p *Penalties) Refused(addr netip.Addr) bool {
 	return pe.active
 }
 
-// Penalise records ev against addr (nothing for exempt or invalid addresses, or events with a
-// zero duration).
-func (p *Penalties) Penalise(addr netip.Addr, ev Event) {
+// Penalise records one refused-credentials connection against addr (nothing for exempt or
+// invalid addresses, or when AuthFail is zero).
+func (p *Penalties) Penalise(addr netip.Addr) {
 	addr = addr.Unmap()
-	var d time.Duration
-	switch ev {
-	case AuthFail:
-		d = p.cfg.AuthFail
-	case NoAuth:
-		d = p.cfg.NoAuth
-	case GraceExceeded:
-		d = p.cfg.GraceExceeded
-	}
+	d := p.cfg.AuthFail
 	if d <= 0 || !addr.IsValid() || p.Exempt(addr) {
 		return
 	}

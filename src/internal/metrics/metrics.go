@@ -20,13 +20,16 @@ import (
 // Refusal reasons (label values of ssh_proxy_refusals_total).
 const (
 	RefusedMaxConnections = "max_connections"
-	RefusedMaxStartups    = "max_startups"
+	RefusedShed           = "unauthenticated_shed"
 	RefusedPenalty        = "penalty"
 	RefusedProxyHeader    = "proxy_header"
 	RefusedGraceTime      = "login_grace_time"
 	RefusedAuth           = "authentication"
 	RefusedMaxAuthTries   = "max_auth_tries"
 	RefusedDraining       = "draining"
+	// RefusedInstance: the user was permitted but the instance could not be reached (each
+	// channel open was rejected with the reason).
+	RefusedInstance = "instance"
 )
 
 // Auth methods and results (label values of ssh_proxy_auth_attempts_total).
@@ -57,6 +60,9 @@ type Metrics struct {
 	channels     *prometheus.CounterVec
 	sessions     prometheus.Gauge
 	draining     prometheus.Gauge
+
+	loggregatorDropped      prometheus.Counter
+	loggregatorSendFailures prometheus.Counter
 }
 
 // New registers the metrics on a fresh registry.
@@ -81,9 +87,13 @@ func New() *Metrics {
 		Help: "Authenticated connections being relayed now."})
 	m.draining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "ssh_proxy_draining",
 		Help: "1 while the proxy drains (stopped accepting, waiting for sessions to end), else 0."})
+	m.loggregatorDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "ssh_proxy_loggregator_envelopes_dropped_total",
+		Help: "App log lines and gauges not handed to the Loggregator client because its buffer was full (Loggregator slow or down)."})
+	m.loggregatorSendFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "ssh_proxy_loggregator_send_failures_total",
+		Help: "Batches of envelopes the Loggregator client failed to send to the local agent (each batch is lost)."})
 	m.Registry.MustRegister(m.connsCurrent, m.connsTotal, m.authAttempts, m.refusals, m.dialSeconds,
-		m.bytes, m.channels, m.sessions, m.draining)
-	for _, r := range []string{RefusedMaxConnections, RefusedMaxStartups, RefusedPenalty, RefusedProxyHeader,
+		m.bytes, m.channels, m.sessions, m.draining, m.loggregatorDropped, m.loggregatorSendFailures)
+	for _, r := range []string{RefusedMaxConnections, RefusedShed, RefusedPenalty, RefusedProxyHeader,
 		RefusedGraceTime, RefusedAuth, RefusedMaxAuthTries, RefusedDraining} {
 		m.refusals.WithLabelValues(r)
 	}
@@ -186,6 +196,20 @@ func (m *Metrics) SetDraining(on bool) {
 		v = 1
 	}
 	m.draining.Set(v)
+}
+
+// LoggregatorDropped counts envelopes dropped because the Loggregator buffer was full.
+func (m *Metrics) LoggregatorDropped() {
+	if m != nil {
+		m.loggregatorDropped.Inc()
+	}
+}
+
+// LoggregatorSendFailed counts one batch the Loggregator client failed to send.
+func (m *Metrics) LoggregatorSendFailed() {
+	if m != nil {
+		m.loggregatorSendFailures.Inc()
+	}
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -82,7 +82,7 @@ var _ = Describe("Metrics", func() {
 		Expect(value(f, "ssh_proxy_auth_attempts_total", "method", "password", "result", "failure")).To(Equal(2.0))
 		Expect(value(f, "ssh_proxy_auth_attempts_total", "method", "password", "result", "success")).To(Equal(1.0))
 		Expect(value(f, "ssh_proxy_refusals_total", "reason", "penalty")).To(Equal(1.0))
-		Expect(value(f, "ssh_proxy_refusals_total", "reason", "max_startups")).To(Equal(0.0))
+		Expect(value(f, "ssh_proxy_refusals_total", "reason", "unauthenticated_shed")).To(Equal(0.0))
 		Expect(value(f, "ssh_proxy_backend_dial_duration_seconds", "result", "success")).To(Equal(1.0))
 		Expect(value(f, "ssh_proxy_bytes_relayed_total", "direction", "to_client")).To(Equal(2000.0))
 		Expect(value(f, "ssh_proxy_channels_total", "channel_type", "other")).To(Equal(1.0))

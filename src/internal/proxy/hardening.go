@@ -22,13 +22,10 @@ func hardening(cfg *proxyconfig.Config, sc *server.Config, logger *slog.Logger) 
 	sc.MaxConnections = h.MaxConnections
 	sc.KeepaliveInterval, sc.KeepaliveCountMax = h.Keepalive.Interval, h.Keepalive.CountMax
 	sc.DrainTimeout = h.DrainTimeout
-	st, err := limits.ParseStartups(h.MaxStartups)
-	if err != nil {
-		return nil, fmt.Errorf("max_startups: %w", err)
-	}
-	sc.Startups = st
+	sc.Preauth = limits.NewPreauth(h.MaxUnauthenticatedConnections)
 	if h.PerSourcePenalties.Enabled {
 		sc.Penalties = limits.NewPenalties(h.PenaltyConfig())
+		sc.ClientAddressesPreserved = h.ClientAddressesPreserved
 	}
 	if h.ProxyProtocol.Enabled {
 		p, err := proxyproto.NewPolicy(h.ProxyProtocol.AllowedCIDRs)

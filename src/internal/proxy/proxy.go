@@ -8,28 +8,43 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
+	"github.com/app-ssh/app-ssh/internal/applog"
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/cc"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/debugserver"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/uaa"
 	"github.com/app-ssh/app-ssh/internal/version"
 )
 
-// ccAccess adapts cc.Client to auth.AccessChecker.
+// ccAnswers translates the Cloud Controller client's refusals into login's.
+var ccAnswers = []struct{ cc, login error }{
+	{cc.ErrForbidden, login.ErrNotPermitted},
+	{cc.ErrNotFound, login.ErrNoSuchApp},
+	{cc.ErrSSHDisabled, login.ErrSSHDisabled},
+	{cc.ErrUnauthenticated, login.ErrTokenRejected},
+	{cc.ErrRefused, login.ErrCCMisconfigured},
+}
+
+// ccAccess adapts cc.Client to login.AccessChecker.
 type ccAccess struct{ c *cc.Client }
 
 func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index int) (string, error) {
 	acc, err := a.c.SSHAccess(ctx, token, appGUID, index)
 	if err != nil {
-		if errors.Is(err, cc.ErrForbidden) || errors.Is(err, cc.ErrNotFound) {
-			return "", fmt.Errorf("%w: %w", auth.ErrAccessDenied, err)
+		for _, m := range ccAnswers {
+			if errors.Is(err, m.cc) {
+				return "", fmt.Errorf("%w: %w", m.login, err)
+			}
 		}
 		return "", err
 	}
@@ -37,12 +52,30 @@ func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index in
 }
 
 // Run serves SSH as configured by cfg (which must have passed Validate) until ctx is done, then
-// drains and returns. It writes its JSON log to logOut. Everything it opens (clients, the
-// metrics endpoint, the audit log, listeners) is closed before it returns.
+// drains and returns. It writes its lager-shaped JSON log to logOut. Everything it opens
+// (clients, the debug and metrics endpoints, the audit log, listeners) is closed before it returns.
 func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
-	logger, err := logging.New(logOut, cfg.LogLevel, "ssh-proxy")
+	if _, err := logging.ParseTimeFormat(cfg.LogTimeFormat); err != nil {
+		return fmt.Errorf("log_time_format: %w", err)
+	}
+	lg, err := logging.NewLogger(logOut, "ssh-proxy", logging.Options{Level: cfg.LogLevel, TimeFormat: cfg.LogTimeFormat})
 	if err != nil {
 		return fmt.Errorf("log_level: %w", err)
+	}
+	logger := lg.Logger
+	if cfg.DebugAddress != "" {
+		dbg, err := debugserver.Start(cfg.DebugAddress, lg, logger)
+		if err != nil {
+			logger.Log(ctx, logging.LevelFatal, "ssh-proxy.debug-server-failed", "debug_address", cfg.DebugAddress, "error", err.Error())
+			return fmt.Errorf("debug_address: %w", err)
+		}
+		defer dbg.Close()
+		logger.Info("ssh-proxy.debug-server-listening", "address", dbg.Addr().String())
+		if !debugserver.Loopback(cfg.DebugAddress) {
+			// Accepted (diego-release allowed it and older defaults were 0.0.0.0:17016), but said.
+			logger.Warn("ssh-proxy.debug-server-not-loopback", "debug_address", cfg.DebugAddress,
+				"risk", "pprof and /log-level are reachable from the network without authentication")
+		}
 	}
 
 	var keys []ssh.Signer
@@ -53,7 +86,10 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 		}
 		keys = append(keys, s...)
 	}
-	keys, err = server.RestrictHostKeys(keys, cfg.AllowedHostKeyAlgorithms)
+	for _, w := range cfg.Warnings() {
+		logger.Warn("ssh-proxy.config-warning", "warning", w)
+	}
+	keys, err = server.RestrictHostKeys(keys, cfg.HostKeyAlgorithms())
 	if err != nil {
 		return fmt.Errorf("allowed_host_key_algorithms: %w", err)
 	}
@@ -66,7 +102,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 		next = append(next, s...)
 	}
 
-	authn := &auth.Authenticator{}
+	logins := &login.Login{DialTimeout: cfg.CommunicationTimeout, Logger: logger}
 	if cfg.EnableCFAuth {
 		uaaTLS, err := cfg.UAATLS()
 		if err != nil {
@@ -87,13 +123,11 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 			return err
 		}
 		defer ccc.Close()
-		authn.CF = &auth.CF{UAA: uc, CC: ccAccess{ccc}, Timeout: cfg.CommunicationTimeout}
+		logins.CF = &login.CF{UAA: uc, CC: ccAccess{ccc}, Timeout: cfg.CommunicationTimeout}
 	}
 	if cfg.EnableDiegoAuth {
-		authn.Diego = &auth.Diego{Credentials: []byte(cfg.DiegoCredentials)}
+		logins.Diego = &login.Diego{Credentials: []byte(cfg.DiegoCredentials)}
 	}
-
-	gate := &server.ProxyGate{Auth: authn, DialTimeout: cfg.CommunicationTimeout, Logger: logger}
 	if cfg.UsesBBS() {
 		bc, err := bbs.NewClient(bbs.Config{Address: cfg.BBS.Address, CACertFile: cfg.BBS.CACertFile,
 			ClientCertFile: cfg.BBS.ClientCertFile, ClientKeyFile: cfg.BBS.ClientKeyFile,
@@ -106,71 +140,88 @@ func Run(ctx context.Context, cfg *proxyconfig.Config, logOut io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("backends_tls: %w", err)
 		}
-		gate.Resolver = &target.BBSResolver{
+		logins.Resolver = &target.BBSResolver{
 			BBS: bc, ConnectToInstanceAddress: cfg.ConnectToInstanceAddress,
 			BackendTLS: backendTLS, AllowPlaintextFallback: cfg.BackendsTLS.AllowPlaintextFallback,
 			Timeout: cfg.CommunicationTimeout,
 		}
 	}
 	if len(cfg.StaticTargets) > 0 {
-		keys, resolver, err := staticTargets(cfg)
+		logins.Static, err = staticTargets(cfg)
 		if err != nil {
 			return err
 		}
-		authn.Static, gate.Keys, gate.Static = keys, keys, resolver
 	}
 
 	scfg := server.Config{
 		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: keys, NextHostKeys: next,
 		Algorithms: cfg.SSHConfig(), HandshakeTimeout: cfg.HandshakeTimeout,
-		IdleTimeout: cfg.IdleConnectionTimeout, Logger: logger,
+		IdleTimeout: cfg.IdleConnectionTimeout, MaxConnectionDuration: cfg.MaxConnectionDuration, Logger: logger,
 	}
 	closeHardening, err := hardening(cfg, &scfg, logger)
 	if err != nil {
 		return err
 	}
 	defer closeHardening()
-	srv, err := server.New(scfg, gate)
+	if cfg.Loggregator.Enabled {
+		em, err := appLog(cfg.Loggregator, &scfg, logger)
+		if err != nil {
+			return err
+		}
+		defer em.Close(5 * time.Second)
+	}
+	srv, err := server.New(scfg, logins)
 	if err != nil {
 		return err
 	}
 	logger.Info("ssh-proxy.starting", "version", version.Version, "address", srv.Addr().String(),
 		"cf_auth", cfg.EnableCFAuth, "diego_auth", cfg.EnableDiegoAuth, "backends_tls", cfg.BackendsTLS.Enabled,
-		"static_targets", len(cfg.StaticTargets))
+		"static_targets", len(cfg.StaticTargets), "loggregator", cfg.Loggregator.Enabled)
 	err = srv.Serve(ctx)
 	logger.Info("ssh-proxy.exited")
 	return err
 }
 
-// staticTargets builds the public-key/password authenticator and the resolver for
-// static_targets. The diego credentials are accepted as a password only with enable_diego_auth.
-func staticTargets(cfg *proxyconfig.Config) (*auth.Static, *target.Static, error) {
+// appLog starts the emitter of app log lines and the ssh-connections gauge and hooks it into
+// the server's sessions.
+func appLog(l proxyconfig.Loggregator, sc *server.Config, logger *slog.Logger) (*applog.Emitter, error) {
+	tlsCfg, err := applog.ClientTLS(l.CACertFile, l.CertFile, l.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("loggregator: %w", err)
+	}
+	em, err := applog.New(applog.Config{Address: l.Address, TLS: tlsCfg, SourceID: l.SourceID,
+		InstanceID: l.InstanceID, Metrics: sc.Metrics, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	sc.Sessions = em
+	logger.Info("ssh-proxy.loggregator-enabled", "address", l.Address, "source_id", l.SourceID)
+	return em, nil
+}
+
+// staticTargets builds the static-target login scheme. The diego credentials are accepted as a
+// password only with enable_diego_auth.
+func staticTargets(cfg *proxyconfig.Config) (*login.Static, error) {
 	var creds []byte
 	if cfg.EnableDiegoAuth {
 		creds = []byte(cfg.DiegoCredentials)
 	}
-	authTargets := make([]auth.StaticTarget, 0, len(cfg.StaticTargets))
-	specs := make([]target.StaticSpec, 0, len(cfg.StaticTargets))
+	targets := make([]login.StaticTarget, 0, len(cfg.StaticTargets))
 	for i, t := range cfg.StaticTargets {
 		keys, err := t.ParsedAuthorizedKeys()
 		if err != nil {
-			return nil, nil, fmt.Errorf("static_targets[%d].%w", i, err)
+			return nil, fmt.Errorf("static_targets[%d].%w", i, err)
 		}
 		pemKey, err := t.PrivateKeyPEM()
 		if err != nil {
-			return nil, nil, fmt.Errorf("static_targets[%d].private_key_file: %w", i, err)
+			return nil, fmt.Errorf("static_targets[%d].private_key_file: %w", i, err)
 		}
-		authTargets = append(authTargets, auth.StaticTarget{Name: t.Name, Instances: len(t.Instances), AuthorizedKeys: keys})
-		specs = append(specs, target.StaticSpec{Name: t.Name, Addresses: t.Instances,
-			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: pemKey})
+		targets = append(targets, login.StaticTarget{Name: t.Name, Addresses: t.Instances,
+			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: pemKey, AuthorizedKeys: keys})
 	}
-	a, err := auth.NewStatic(authTargets, creds)
+	s, err := login.NewStatic(targets, creds)
 	if err != nil {
-		return nil, nil, fmt.Errorf("static_targets: %w", err)
+		return nil, fmt.Errorf("static_targets: %w", err)
 	}
-	r, err := target.NewStatic(specs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("static_targets: %w", err)
-	}
-	return a, r, nil
+	return s, nil
 }

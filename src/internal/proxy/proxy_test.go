@@ -24,11 +24,15 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/cc"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
+	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/server"
+	"github.com/app-ssh/app-ssh/internal/target"
+	"github.com/app-ssh/app-ssh/internal/uaa"
 )
 
 // lockedBuffer collects log output written from other goroutines.
@@ -49,15 +53,22 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// logField returns the string field key of the first JSON log line whose msg is msg.
+// logField returns the string field key of the first lager line whose message is msg: the
+// message itself for "message", else the key from the line's data.
 func logField(log, msg, key string) (string, bool) {
 	sc := bufio.NewScanner(strings.NewReader(log))
 	for sc.Scan() {
-		var m map[string]any
-		if json.Unmarshal(sc.Bytes(), &m) != nil || m["msg"] != msg {
+		var m struct {
+			Message string         `json:"message"`
+			Data    map[string]any `json:"data"`
+		}
+		if json.Unmarshal(sc.Bytes(), &m) != nil || m.Message != msg {
 			continue
 		}
-		v, ok := m[key].(string)
+		if key == "message" {
+			return m.Message, true
+		}
+		v, ok := m.Data[key].(string)
 		return v, ok
 	}
 	return "", false
@@ -74,21 +85,28 @@ func newKey() ([]byte, ssh.PublicKey) {
 	return pem.EncodeToMemory(block), sshPub
 }
 
+// oneToken is a UAA that trades any code for the same token.
+type oneToken struct{}
+
+func (oneToken) ExchangeCode(context.Context, string) (uaa.Token, error) {
+	return uaa.Token{AccessToken: "token", UserName: "alice"}, nil
+}
+
 var _ = Describe("ccAccess", func() {
-	var access ccAccess
+	var (
+		access ccAccess
+		mu     sync.Mutex
+		status int
+		body   string
+	)
 
 	BeforeEach(func() {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/internal/apps/app/ssh_access/0":
-				_, _ = io.WriteString(w, `{"process_guid":"proc-guid"}`)
-			case "/internal/apps/app/ssh_access/1":
-				w.WriteHeader(http.StatusForbidden)
-			case "/internal/apps/app/ssh_access/2":
-				w.WriteHeader(http.StatusNotFound)
-			default:
-				w.WriteHeader(http.StatusInternalServerError)
-			}
+			mu.Lock()
+			st, b := status, body
+			mu.Unlock()
+			w.WriteHeader(st)
+			_, _ = io.WriteString(w, b)
 		}))
 		DeferCleanup(srv.Close)
 		c, err := cc.NewClient(cc.Config{InternalURL: srv.URL, Timeout: 5 * time.Second})
@@ -96,26 +114,55 @@ var _ = Describe("ccAccess", func() {
 		DeferCleanup(c.Close)
 		access = ccAccess{c}
 	})
+	answer := func(st int, b string) {
+		mu.Lock()
+		defer mu.Unlock()
+		status, body = st, b
+	}
 
 	It("returns the process guid the Cloud Controller grants", func() {
+		answer(200, `{"process_guid":"proc-guid"}`)
 		pg, err := access.SSHAccess(context.Background(), "token", "app", 0)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(pg).To(Equal("proc-guid"))
 	})
 
-	It("turns refusals and unknown apps into auth.ErrAccessDenied, keeping the cause", func() {
-		_, err := access.SSHAccess(context.Background(), "token", "app", 1)
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
-		Expect(errors.Is(err, cc.ErrForbidden)).To(BeTrue())
-		_, err = access.SSHAccess(context.Background(), "token", "app", 2)
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeTrue())
-		Expect(errors.Is(err, cc.ErrNotFound)).To(BeTrue())
-	})
+	// What cloud_controller_ng's AppsSSHController answers, and what a wrong URL gets, each with
+	// the reason the user reads. Each reason's blame is declared with it (login's table).
+	DescribeTable("maps each Cloud Controller answer to its own reason, keeping the cause",
+		func(st int, b string, ccErr, authErr error, reason *login.Reason) {
+			answer(st, b)
+			_, err := access.SSHAccess(context.Background(), "token", "app", 0)
+			Expect(errors.Is(err, ccErr)).To(BeTrue(), "%v", err)
+			Expect(errors.Is(err, authErr)).To(BeTrue(), "%v", err)
+			cf := &login.Login{CF: &login.CF{UAA: oneToken{}, CC: access}, Resolver: &target.BBSResolver{}}
+			_, err = cf.Password(context.Background(), "cf:app/0", []byte("code"))
+			Expect(login.RefusalOf(err).Reason).To(BeIdenticalTo(reason))
+		},
+		Entry("403 CF-NotAuthorized", 403, `{"code":10003,"error_code":"CF-NotAuthorized"}`,
+			cc.ErrForbidden, login.ErrNotPermitted, login.ReasonNotPermitted),
+		Entry("404 CF-AppNotFound", 404, `{"code":100004,"error_code":"CF-AppNotFound"}`,
+			cc.ErrNotFound, login.ErrNoSuchApp, login.ReasonNoSuchApp),
+		Entry("400 CF-InvalidRequest (SSH off for app, space or platform)", 400, `{"code":10004,"error_code":"CF-InvalidRequest"}`,
+			cc.ErrSSHDisabled, login.ErrSSHDisabled, login.ReasonSSHDisabled),
+		Entry("401 CF-InvalidAuthToken (CC rejects the token UAA issued)", 401, `{"code":1000,"error_code":"CF-InvalidAuthToken"}`,
+			cc.ErrUnauthenticated, login.ErrTokenRejected, login.ReasonTokenRejected),
+		Entry("400 from nginx on the mutual-TLS port 9023 (no client certificate)", 400,
+			`<html><head><title>400 No required SSL certificate was sent</title></head></html>`,
+			cc.ErrRefused, login.ErrCCMisconfigured, login.ReasonCCMisconfigured),
+		Entry("404 without a CC error (a URL that does not route /internal/apps)", 404, `<html>404 Not Found</html>`,
+			cc.ErrRefused, login.ErrCCMisconfigured, login.ReasonCCMisconfigured),
+		Entry("404 CF-NotFound (CC does not know the route)", 404, `{"code":10000,"error_code":"CF-NotFound"}`,
+			cc.ErrRefused, login.ErrCCMisconfigured, login.ReasonCCMisconfigured),
+	)
 
-	It("passes an unavailable Cloud Controller through, not as a denial", func() {
+	It("passes an unavailable Cloud Controller through, not as a refusal", func() {
+		answer(500, ``)
 		_, err := access.SSHAccess(context.Background(), "token", "app", 3)
 		Expect(err).To(HaveOccurred())
-		Expect(errors.Is(err, auth.ErrAccessDenied)).To(BeFalse())
+		for _, m := range ccAnswers {
+			Expect(errors.Is(err, m.login)).To(BeFalse())
+		}
 		var ue *peer.UnavailableError
 		Expect(errors.As(err, &ue)).To(BeTrue())
 	})
@@ -135,43 +182,40 @@ var _ = Describe("staticTargets", func() {
 		cfg.EnableCFAuth = false
 		cfg.StaticTargets = []proxyconfig.StaticTarget{{
 			Name: "db", Instances: []string{"127.0.0.1:1001", "127.0.0.1:1002"},
-			HostFingerprint: "SHA256:abc", PrivateKey: string(keyPEM), User: "admin",
+			HostFingerprint: fingerprint.SHA256Base64(pub), PrivateKey: string(keyPEM), User: "admin",
 			AuthorizedKeys: []string{string(ssh.MarshalAuthorizedKey(pub))},
 		}}
 	})
 
-	It("authorizes the target's keys and resolves its instances with the login key", func() {
-		a, r, err := staticTargets(cfg)
+	It("authorizes the target's keys and resolves its instances", func() {
+		st, err := staticTargets(cfg)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.VerifiedKey("db/1", pub)
+		l := &login.Login{Static: st}
+		g, err := l.PublicKey(context.Background(), "db/1", pub)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.VerifiedKey("db/2", pub)
+		Expect(g.InstanceGUID).To(Equal("static:db/1"))
+		// Nothing listens there: the grant carries the refusal naming the instance's address.
+		Expect(g.Refusal).To(MatchError(ContainSubstring("127.0.0.1:1002")))
+		_, err = l.PublicKey(context.Background(), "db/2", pub)
 		Expect(err).To(HaveOccurred(), "db has two instances")
 		_, other := newKey()
-		_, err = a.VerifiedKey("db/0", other)
+		_, err = l.PublicKey(context.Background(), "db/0", other)
 		Expect(err).To(HaveOccurred())
-
-		t, err := r.Resolve("db", 1)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(t.Address).To(Equal("127.0.0.1:1002"))
-		Expect(t.Route.HostFingerprint).To(Equal("SHA256:abc"))
-		Expect(t.Route.User).To(Equal("admin"))
-		Expect(t.Route.PrivateKey).To(Equal(string(keyPEM)))
 	})
 
 	It("accepts the diego credentials as a password only with enable_diego_auth", func() {
 		cfg.DiegoCredentials = "sekrit"
-		a, _, err := staticTargets(cfg)
+		st, err := staticTargets(cfg)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.Password("db/0", []byte("sekrit"))
+		_, err = (&login.Login{Static: st}).Password(context.Background(), "db/0", []byte("sekrit"))
 		Expect(err).To(HaveOccurred())
 
 		cfg.EnableDiegoAuth = true
-		a, _, err = staticTargets(cfg)
+		st, err = staticTargets(cfg)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.Password("db/0", []byte("sekrit"))
+		_, err = (&login.Login{Static: st}).Password(context.Background(), "db/0", []byte("sekrit"))
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.Password("db/0", []byte("wrong"))
+		_, err = (&login.Login{Static: st}).Password(context.Background(), "db/0", []byte("wrong"))
 		Expect(err).To(HaveOccurred())
 	})
 
@@ -180,17 +224,17 @@ var _ = Describe("staticTargets", func() {
 			Name: "web", Instances: []string{"127.0.0.1:1003"}, HostFingerprint: "SHA256:abc",
 			PrivateKey: string(keyPEM), AuthorizedKeys: []string{"not a key"},
 		})
-		_, _, err := staticTargets(cfg)
+		_, err := staticTargets(cfg)
 		Expect(err).To(MatchError(HavePrefix("static_targets[1].authorized_keys[0]: ")))
 
 		cfg.StaticTargets[1].AuthorizedKeys = nil
 		cfg.StaticTargets[1].PrivateKey = ""
 		cfg.StaticTargets[1].PrivateKeyFile = filepath.Join(GinkgoT().TempDir(), "missing")
-		_, _, err = staticTargets(cfg)
+		_, err = staticTargets(cfg)
 		Expect(err).To(MatchError(HavePrefix("static_targets[1].private_key_file: ")))
 
 		cfg.StaticTargets[1] = cfg.StaticTargets[0]
-		_, _, err = staticTargets(cfg)
+		_, err = staticTargets(cfg)
 		Expect(err).To(MatchError(HavePrefix("static_targets: ")))
 	})
 })
@@ -206,11 +250,14 @@ var _ = Describe("hardening", func() {
 		c := proxyconfig.Default()
 		cfg = &c
 		logBuf = &lockedBuffer{}
-		logger = slog.New(slog.NewJSONHandler(logBuf, nil))
+		l, err := logging.NewLogger(logBuf, "ssh-proxy", logging.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		logger = l.Logger
 	})
 
 	It("copies the limits into the server config", func() {
-		cfg.MaxAuthTries, cfg.MaxConnections = 3, 7
+		cfg.MaxAuthTries, cfg.MaxConnections, cfg.MaxUnauthenticatedConnections = 3, 7, 2
+		cfg.ClientAddressesPreserved = true
 		cfg.Keepalive = proxyconfig.Keepalive{Interval: 9 * time.Second, CountMax: 4}
 		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"10.0.0.0/8"}}
 		var sc server.Config
@@ -224,6 +271,12 @@ var _ = Describe("hardening", func() {
 		Expect(sc.PreauthIdleTimeout).To(Equal(cfg.PreauthIdleTimeout))
 		Expect(sc.DrainTimeout).To(Equal(cfg.DrainTimeout))
 		Expect(sc.Penalties).NotTo(BeNil())
+		Expect(sc.ClientAddressesPreserved).To(BeTrue())
+		Expect(sc.Preauth).NotTo(BeNil())
+		for range 3 {
+			sc.Preauth.Add(nil)
+		}
+		Expect(sc.Preauth.Len()).To(Equal(2), "bounded at max_unauthenticated_connections")
 		Expect(sc.ProxyProtocol).NotTo(BeNil())
 		Expect(sc.Metrics).NotTo(BeNil())
 		Expect(sc.Audit).To(BeNil())
@@ -234,17 +287,13 @@ var _ = Describe("hardening", func() {
 		Expect(err).NotTo(HaveOccurred())
 		closeAll()
 		Expect(sc.Penalties).To(BeNil())
+		Expect(sc.ClientAddressesPreserved).To(BeFalse())
 		Expect(sc.ProxyProtocol).To(BeNil())
 	})
 
 	It("names the key of a value it cannot use", func() {
-		cfg.MaxStartups = "lots"
-		_, err := hardening(cfg, &server.Config{}, logger)
-		Expect(err).To(MatchError(HavePrefix("max_startups: ")))
-
-		cfg.MaxStartups = "10:30:100"
 		cfg.ProxyProtocol = proxyconfig.ProxyProtocol{Enabled: true, AllowedCIDRs: []string{"nope"}}
-		_, err = hardening(cfg, &server.Config{}, logger)
+		_, err := hardening(cfg, &server.Config{}, logger)
 		Expect(err).To(MatchError(HavePrefix("proxy_protocol.allowed_cidrs: ")))
 	})
 
@@ -330,8 +379,51 @@ var _ = Describe("Run", func() {
 
 		cancel()
 		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
-		_, ok := logField(logBuf.String(), "ssh-proxy.exited", "msg")
+		_, ok := logField(logBuf.String(), "ssh-proxy.exited", "message")
 		Expect(ok).To(BeTrue(), logBuf.String())
+	})
+
+	It("serves the debug server on debug_address, whose /log-level changes what is logged", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cfg.DebugAddress = "127.0.0.1:0"
+		logBuf := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg, logBuf) }()
+		var addr string
+		Eventually(func() bool {
+			var ok bool
+			addr, ok = logField(logBuf.String(), "ssh-proxy.debug-server-listening", "address")
+			return ok
+		}, 10*time.Second, 10*time.Millisecond).Should(BeTrue())
+		Expect(logBuf.String()).NotTo(ContainSubstring("debug-server-not-loopback"))
+
+		resp, err := http.Post("http://"+addr+"/log-level", "text/plain", strings.NewReader("fatal"))
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		resp, err = http.Get("http://" + addr + "/debug/pprof/cmdline")
+		Expect(err).NotTo(HaveOccurred())
+		resp.Body.Close()
+		Expect(resp.StatusCode).To(Equal(http.StatusOK))
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
+		_, exited := logField(logBuf.String(), "ssh-proxy.exited", "message")
+		Expect(exited).To(BeFalse(), "info lines still written after /log-level set fatal:\n%s", logBuf.String())
+	})
+
+	It("warns when debug_address is not loopback", func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cfg.DebugAddress = "0.0.0.0:0"
+		logBuf := &lockedBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg, logBuf) }()
+		Eventually(func() bool {
+			_, ok := logField(logBuf.String(), "ssh-proxy.debug-server-not-loopback", "debug_address")
+			return ok
+		}, 10*time.Second, 10*time.Millisecond).Should(BeTrue())
+		cancel()
+		Eventually(done, 30*time.Second).Should(Receive(BeNil()))
 	})
 
 	It("names the config key behind a start-up failure", func() {
@@ -340,5 +432,7 @@ var _ = Describe("Run", func() {
 
 		cfg.LogLevel = "loud"
 		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_level: ")))
+		cfg.LogLevel, cfg.LogTimeFormat = "info", "iso8601"
+		Expect(Run(context.Background(), cfg, io.Discard)).To(MatchError(HavePrefix("log_time_format: ")))
 	})
 })

@@ -118,3 +118,14 @@ func AddrOf(a net.Addr) netip.Addr {
 	}
 	return netip.Addr{}
 }
+
+// ClientAddressKnown reports whether c's RemoteAddr is a client address a PROXY header carried
+// (c was returned by Wrap and its header was a PROXY command, not a balancer's own LOCAL check).
+func ClientAddressKnown(c net.Conn) bool {
+	pc, ok := c.(*pp.Conn)
+	if !ok {
+		return false
+	}
+	h := pc.ProxyHeader()
+	return h != nil && h.Command.IsProxy()
+}

@@ -48,6 +48,7 @@ var _ = Describe("Policy", func() {
 		c, err := p.Wrap(newMemConn([]byte("PROXY TCP4 198.51.100.7 10.0.0.5 40000 2222\r\n"+banner), "10.1.1.1:5000"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(c.RemoteAddr().String()).To(Equal("198.51.100.7:40000"))
+		Expect(ClientAddressKnown(c)).To(BeTrue())
 		rest, _ := io.ReadAll(c)
 		Expect(string(rest)).To(Equal(banner))
 	})
@@ -56,6 +57,7 @@ var _ = Describe("Policy", func() {
 		c, err := p.Wrap(newMemConn(append(v2("[2001:db8:1::9]:41000", "[2001:db8::5]:2222", pp.PROXY), banner...), "192.0.2.10:5000"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(c.RemoteAddr().String()).To(Equal("[2001:db8:1::9]:41000"))
+		Expect(ClientAddressKnown(c)).To(BeTrue())
 		rest, _ := io.ReadAll(c)
 		Expect(string(rest)).To(Equal(banner))
 	})
@@ -64,6 +66,7 @@ var _ = Describe("Policy", func() {
 		c, err := p.Wrap(newMemConn(append(v2("10.9.9.9:1", "10.0.0.5:2222", pp.LOCAL), banner...), "10.1.1.1:5000"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(c.RemoteAddr().String()).To(Equal("10.1.1.1:5000"))
+		Expect(ClientAddressKnown(c)).To(BeFalse(), "a LOCAL header carries no client address")
 	})
 
 	It("refuses an allowed peer without a header, and a header from anyone else", func() {
@@ -79,6 +82,7 @@ var _ = Describe("Policy", func() {
 		c, err := p.Wrap(newMemConn([]byte(banner), "203.0.113.1:5000"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(c.RemoteAddr().String()).To(Equal("203.0.113.1:5000"))
+		Expect(ClientAddressKnown(c)).To(BeFalse(), "no header: the peer may be a NAT")
 		rest, _ := io.ReadAll(c)
 		Expect(string(rest)).To(Equal(banner))
 	})

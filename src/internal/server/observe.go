@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,13 @@ import (
 // around the client's side, so the relay needs no hooks), counts bytes for metrics and audit,
 // records activity for the session idle timeout and keeps the open session channels so a
 // drain can tell the user why the connection is closing.
+//
+// Activity is traffic on the client connection, as diego-ssh counts it (it pushes a deadline on
+// every read and write of the socket): new channels, channel data and requests in both
+// directions, the client's global requests (the server touches on those) and global requests
+// relayed to the client. The one exception is a keepalive probe sent toward the client (by the
+// proxy itself, which does not go through this wrapper, or relayed from the instance's sshd):
+// counting those would keep every live but idle client open forever.
 type tracked struct {
 	conn    ssh.Conn
 	metrics *metrics.Metrics
@@ -50,6 +58,7 @@ func (t *tracked) channels(in <-chan ssh.NewChannel) <-chan ssh.NewChannel {
 	t.wg.Go(func() {
 		defer close(out)
 		for nc := range in {
+			t.touch()
 			out <- &observedNewChannel{NewChannel: nc, t: t}
 		}
 	})
@@ -144,6 +153,18 @@ type observedConn struct {
 	t *tracked
 }
 
+// SendRequest relays a global request to the client (see tracked for what counts as activity).
+func (c *observedConn) SendRequest(name string, wantReply bool, payload []byte) (bool, []byte, error) {
+	if !isKeepalive(name) {
+		c.t.touch()
+	}
+	return c.Conn.SendRequest(name, wantReply, payload)
+}
+
+// isKeepalive reports whether a request type is a liveness probe (keepalive@openssh.com and its
+// kin): sent toward the client, it is not activity.
+func isKeepalive(name string) bool { return strings.HasPrefix(name, "keepalive@") }
+
 func (c *observedConn) OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error) {
 	ch, reqs, err := c.Conn.OpenChannel(name, data)
 	if err != nil {
@@ -174,6 +195,12 @@ func (c *observedChannel) Write(p []byte) (int, error) {
 		c.t.addBytes(0, n)
 	}
 	return n, err
+}
+
+// SendRequest sends a channel request to the client (exit-status, forwarded signals, ...).
+func (c *observedChannel) SendRequest(name string, wantReply bool, payload []byte) (bool, error) {
+	c.t.touch()
+	return c.Channel.SendRequest(name, wantReply, payload)
 }
 
 func (c *observedChannel) Stderr() io.ReadWriter {

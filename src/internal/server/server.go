@@ -1,9 +1,10 @@
-// Package server runs an SSH listener whose connections are admitted by a Gate (which
-// authenticates and connects the backend) and then relayed. Around each connection it enforces
-// the pre-authentication defences (total connection cap, MaxStartups random early drop,
-// per-source penalties, the login grace time, a pre-auth idle timeout, max auth tries), reads
-// PROXY protocol headers from allow-listed load balancers, keeps sessions alive (keepalive,
-// session idle timeout), drains on stop, and feeds metrics and the audit log.
+// Package server runs an SSH listener whose connections are admitted by a Login (which
+// decides the login and connects the backend) and then relayed. Around each connection it enforces
+// the pre-authentication defences (total connection cap, a bound on unauthenticated connections
+// that sheds the least-progressed ones, per-source penalties where client addresses are known,
+// the login grace time, a pre-auth idle timeout, max auth tries), reads PROXY protocol headers
+// from allow-listed load balancers, keeps sessions alive (keepalive, session idle timeout,
+// maximum connection duration), drains on stop, and feeds metrics and the audit log.
 package server
 
 import (
@@ -23,35 +24,51 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/audit"
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/hostkeys"
 	"github.com/app-ssh/app-ssh/internal/limits"
+	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/quickack"
 	"github.com/app-ssh/app-ssh/internal/relay"
+	"github.com/app-ssh/app-ssh/internal/sshident"
 )
 
-// Gate admits a connection: it authenticates the password for meta.User() and connects the
-// backend. An error should be an *auth.Refusal; its reason is shown to the client and logged.
-type Gate interface {
-	Admit(ctx context.Context, meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, *relay.Backend, error)
+// Login decides logins (*login.Login satisfies it). Errors are *login.Refusal: the server
+// shows the message as the banner and penalises by its blame. A grant may carry a refusal to
+// show on channel opens instead of a backend.
+type Login interface {
+	Password(ctx context.Context, user string, password []byte) (*login.Grant, error)
+	// KeysEnabled reports whether public-key logins exist; OfferKey only answers whether an
+	// offered key would be acceptable (the client may not hold it); PublicKey runs once the
+	// client signed with the key, and alone grants.
+	KeysEnabled() bool
+	OfferKey(user string, key ssh.PublicKey) error
+	PublicKey(ctx context.Context, user string, key ssh.PublicKey) (*login.Grant, error)
 }
 
-// KeyGate is implemented by gates that can also admit public-key logins. OfferKey only
-// answers whether a key the client offers would be acceptable (it may not have proven it holds
-// the key); AdmitKey runs once the client signed with the key, and alone grants a session.
-type KeyGate interface {
-	KeysEnabled() bool
-	OfferKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error)
-	AdmitKey(ctx context.Context, meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, *relay.Backend, error)
-}
+// RefusalCloseDelay is how long a connection whose grant carries a refusal stays open after
+// its first rejected channel (so the rejection reaches the client before the close), and
+// RefusalLinger how long it stays open at most.
+const (
+	RefusalCloseDelay = time.Second
+	RefusalLinger     = 5 * time.Second
+)
 
 // DrainMessage is written to the stderr of every open session when the drain timeout ends it.
 const DrainMessage = "\r\nssh-proxy: this proxy is shutting down and is closing the connection; reconnect to continue.\r\n"
 
 // IdleMessage is written to the stderr of every open session closed by the idle timeout.
 const IdleMessage = "\r\nssh-proxy: closing the connection after the idle timeout.\r\n"
+
+// MaxDurationMessage is written to the stderr of every open session closed because the
+// connection reached the maximum connection duration.
+const MaxDurationMessage = "\r\nssh-proxy: closing the connection: it has reached the maximum connection duration; reconnect to continue.\r\n"
+
+// DefaultHandshakeTimeout is the login grace time when Config.HandshakeTimeout is zero
+// (OpenSSH's LoginGraceTime default).
+const DefaultHandshakeTimeout = 120 * time.Second
 
 // Config configures a Server. Zero values turn the optional defences off.
 type Config struct {
@@ -68,22 +85,34 @@ type Config struct {
 	// Algorithms restricts ciphers, MACs and key exchanges (empty lists = library defaults).
 	Algorithms ssh.Config
 	// HandshakeTimeout is the login grace time: the SSH handshake including authentication
-	// must finish within it (default 30s). It is a connection deadline, no signal involved.
+	// must finish within it (default DefaultHandshakeTimeout). It is a connection deadline, no
+	// signal involved.
 	HandshakeTimeout time.Duration
 	// PreauthIdleTimeout closes an unauthenticated connection silent for this long (time the
 	// proxy spends on UAA, CC, the BBS and the backend does not count). 0 = off.
 	PreauthIdleTimeout time.Duration
-	// IdleTimeout closes a session with no channel data or requests for this long (keepalive
-	// messages do not count). 0 = never.
+	// IdleTimeout closes a session after this long without traffic on the client connection,
+	// as diego-ssh does: channel data either way, channel requests either way, global requests
+	// from the client (keepalive@openssh.com, the cf CLI's keepalive@cloudfoundry.org) and the
+	// replies to them. Keepalive probes sent toward the client (the proxy's own, or the
+	// instance sshd's relayed) do not count: they would keep every live client open. 0 = never.
 	IdleTimeout time.Duration
+	// MaxConnectionDuration closes a session this long after it was established, whatever its
+	// traffic, with MaxDurationMessage on its open sessions' stderr. 0 = no limit.
+	MaxConnectionDuration time.Duration
 	// MaxAuthTries is the failed authentication attempts allowed per connection (default 6).
 	MaxAuthTries int
-	// MaxConnections caps open client connections. 0 = no cap.
+	// MaxConnections caps open client connections, the hard bound on descriptors: beyond it a
+	// new connection is closed at once. 0 = no cap.
 	MaxConnections int
-	// Startups is MaxStartups for unauthenticated connections (nil = no limit).
-	Startups *limits.Startups
-	// Penalties refuses penalised sources (nil = off).
-	Penalties *limits.Penalties
+	// Preauth bounds unauthenticated connections by shedding the least-progressed ones (nil =
+	// no bound).
+	Preauth *limits.Preauth
+	// Penalties refuses penalised sources (nil = off). Only connections whose client address
+	// is known are penalised or refused: those a PROXY header announced, and all others when
+	// ClientAddressesPreserved says the network in front of the proxy keeps client addresses.
+	Penalties                *limits.Penalties
+	ClientAddressesPreserved bool
 	// KeepaliveInterval sends keepalive@openssh.com this often; after KeepaliveCountMax
 	// unanswered ones the connection is closed. 0 = off.
 	KeepaliveInterval time.Duration
@@ -97,15 +126,24 @@ type Config struct {
 	// Metrics and Audit are optional.
 	Metrics *metrics.Metrics
 	Audit   *audit.Log
+	// Sessions, when set, is told of every session that reached an instance (applog.Emitter:
+	// the app's log lines and the ssh-connections gauge); never of refused ones.
+	Sessions SessionObserver
 	// ServerVersion is the SSH identification string (default "SSH-2.0-app-ssh-proxy").
 	ServerVersion string
 	Logger        *slog.Logger
 }
 
+// SessionObserver is told when a session to an instance starts, with the login's grant and
+// the client's address; the func it returns is called when the session ends. It must not block.
+type SessionObserver interface {
+	SessionStarted(grant *login.Grant, clientAddr string) (ended func())
+}
+
 // Server is an SSH proxy listener.
 type Server struct {
 	cfg      Config
-	gate     Gate
+	login    Login
 	announce *hostkeys.Announcer
 	logger   *slog.Logger
 	ln       net.Listener
@@ -120,12 +158,12 @@ type Server struct {
 }
 
 // New listens on cfg.Address (and cfg.HealthAddress) right away, so Addr is known before Serve.
-func New(cfg Config, gate Gate) (*Server, error) {
+func New(cfg Config, lg Login) (*Server, error) {
 	if len(cfg.HostKeys) == 0 {
 		return nil, errors.New("server: no host keys")
 	}
 	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 30 * time.Second
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.ServerVersion == "" {
 		cfg.ServerVersion = "SSH-2.0-app-ssh-proxy"
@@ -137,14 +175,14 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if g, ok := gate.(*ProxyGate); ok && g.Metrics == nil {
-		g.Metrics = cfg.Metrics
+	if l, ok := lg.(*login.Login); ok && l.Metrics == nil {
+		l.Metrics = cfg.Metrics
 	}
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("address: %w", err)
 	}
-	s := &Server{cfg: cfg, gate: gate, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys),
+	s := &Server{cfg: cfg, login: lg, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys),
 		sessions: map[*tracked]struct{}{}}
 	if cfg.HealthAddress != "" {
 		s.healthLn, err = net.Listen("tcp", cfg.HealthAddress)
@@ -290,37 +328,35 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 // connState is what the auth callbacks learn about one connection.
 type connState struct {
 	remote   string
-	backend  *relay.Backend
+	grant    *login.Grant
+	preauth  *limits.Conn
 	attempts atomic.Int32 // attempts that reached the gate
 	failures atomic.Int32
-	// credentialFailure: a failure that says the client's credentials were wrong (penalised),
-	// as opposed to a platform problem (UAA/CC/BBS/backend unavailable).
-	credentialFailure atomic.Bool
+	// clientFault: a refusal blamed on the client (penalised), as opposed to the platform's.
+	clientFault atomic.Bool
+	// shed: closed to make room for other unauthenticated connections.
+	shed atomic.Bool
 }
 
 func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, err error) error {
-	reason := auth.ReasonOf(err)
+	r := login.RefusalOf(err)
 	st.failures.Add(1)
-	if penalisable(reason) {
-		st.credentialFailure.Store(true)
+	if r.Blame() == login.BlameClient {
+		st.clientFault.Store(true)
 	}
 	s.cfg.Metrics.Auth(method, false)
 	s.logger.Info("ssh-proxy.authentication-refused",
-		"ssh_user", meta.User(), "remote_addr", st.remote, "method", method, "reason", reason, "error", err.Error())
-	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
+		"ssh_user", logging.Cap(meta.User()), "remote_addr", st.remote, "method", method, "reason", r.Message,
+		"reason_code", r.Code(), "blame", r.Blame().String(), "error", logging.CapError(err))
+	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + r.Message + "\n"}
 }
 
-// penalisable reports whether a refusal reason blames the client's credentials or request
-// (penalised per source) rather than the platform (never penalised: an outage must not lock
-// users out).
-func penalisable(reason string) bool {
-	switch reason {
-	case auth.ReasonUAAUnavailable, auth.ReasonCCUnavailable, auth.ReasonBBSUnavailable, auth.ReasonNotRunning,
-		auth.ReasonNoSSHRoute, auth.ReasonBackendDown, auth.ReasonHostKeyMismatch, auth.ReasonBackendTLS,
-		auth.ReasonBackendAuth:
-		return false
-	}
-	return true
+// granted records a decided login on the connection.
+func (s *Server) granted(st *connState, method string, g *login.Grant) *ssh.Permissions {
+	s.cfg.Metrics.Auth(method, true)
+	st.grant = g
+	st.preauth.Done() // authenticated: never shed from here on
+	return g.Permissions()
 }
 
 func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) *ssh.ServerConfig {
@@ -328,34 +364,37 @@ func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) 
 		Config:        s.cfg.Algorithms,
 		ServerVersion: s.cfg.ServerVersion,
 		MaxAuthTries:  s.cfg.MaxAuthTries,
+		// Every user-auth request ("none" included) means the key exchange is done.
+		AuthLogCallback: func(ssh.ConnMetadata, string, error) { st.preauth.Advance(limits.AuthAttempted) },
 		PasswordCallback: func(meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
 			st.attempts.Add(1)
+			st.preauth.Advance(limits.AuthAttempted)
 			ic.pause()
 			defer ic.resume()
-			perms, backend, err := s.gate.Admit(ctx, meta, password)
+			g, err := s.login.Password(ctx, meta.User(), password)
 			if err != nil {
 				return nil, s.refused(st, meta, metrics.MethodPassword, err)
 			}
-			s.cfg.Metrics.Auth(metrics.MethodPassword, true)
-			st.backend = backend
-			return perms, nil
+			return s.granted(st, metrics.MethodPassword, g), nil
 		},
 	}
-	if kg, ok := s.gate.(KeyGate); ok && kg.KeysEnabled() {
+	if s.login.KeysEnabled() {
 		cfg.PublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			return kg.OfferKey(meta, key)
+			if err := s.login.OfferKey(meta.User(), key); err != nil {
+				return nil, s.refused(st, meta, metrics.MethodPublicKey, err)
+			}
+			return &ssh.Permissions{}, nil
 		}
 		cfg.VerifiedPublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
 			st.attempts.Add(1)
+			st.preauth.Advance(limits.AuthAttempted)
 			ic.pause()
 			defer ic.resume()
-			perms, backend, err := kg.AdmitKey(ctx, meta, key)
+			g, err := s.login.PublicKey(ctx, meta.User(), key)
 			if err != nil {
 				return nil, s.refused(st, meta, metrics.MethodPublicKey, err)
 			}
-			s.cfg.Metrics.Auth(metrics.MethodPublicKey, true)
-			st.backend = backend
-			return perms, nil
+			return s.granted(st, metrics.MethodPublicKey, g), nil
 		}
 	}
 	for _, k := range s.cfg.HostKeys {
@@ -383,18 +422,14 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 
 	grace := time.Now().Add(s.cfg.HandshakeTimeout)
 	_ = nc.SetDeadline(grace)
-	startup := s.cfg.Startups != nil
-	if startup && !s.cfg.Startups.Acquire() {
-		s.refuse(metrics.RefusedMaxStartups, nc.RemoteAddr().String())
-		return
-	}
-	releaseStartup := func() {
-		if startup {
-			startup = false
-			s.cfg.Startups.Release()
-		}
-	}
-	defer releaseStartup()
+	st := &connState{remote: nc.RemoteAddr().String()}
+	// Every arrival is admitted; over the bound, the least-progressed unauthenticated
+	// connection (perhaps this one, later) is closed to make room.
+	st.preauth = s.cfg.Preauth.Add(func() {
+		st.shed.Store(true)
+		nc.Close()
+	})
+	defer st.preauth.Done()
 
 	// Acknowledge at once during the handshake: OpenSSH's client keeps Nagle on for
 	// non-interactive sessions, and each of its back-to-back handshake packets would otherwise
@@ -403,24 +438,35 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	if s.cfg.ProxyProtocol != nil {
 		pc, err := s.cfg.ProxyProtocol.Wrap(conn)
 		if err != nil {
-			s.refuse(metrics.RefusedProxyHeader, nc.RemoteAddr().String(), "error", err.Error())
+			reason := metrics.RefusedProxyHeader
+			if st.shed.Load() { // closed while waiting for its header
+				reason = metrics.RefusedShed
+			}
+			s.refuse(reason, nc.RemoteAddr().String(), "error", logging.CapError(err))
 			return
 		}
 		conn = pc
 	}
 	remote := conn.RemoteAddr().String()
+	st.remote = remote
 	source := proxyproto.AddrOf(conn.RemoteAddr())
-	if s.cfg.Penalties != nil && s.cfg.Penalties.Refused(source) {
+	// Penalties need the real client address: behind a load balancer or NAT that hides it,
+	// every user shares one address, and penalising it would lock everyone out.
+	penalties := s.cfg.Penalties
+	if !s.cfg.ClientAddressesPreserved && !proxyproto.ClientAddressKnown(conn) {
+		penalties = nil
+	}
+	if penalties != nil && penalties.Refused(source) {
 		s.refuse(metrics.RefusedPenalty, remote)
 		return
 	}
 
-	ic := &idleConn{Conn: conn, grace: grace, preauth: s.cfg.PreauthIdleTimeout}
+	ic := &idleConn{Conn: conn, grace: grace, preauth: s.cfg.PreauthIdleTimeout, progress: st.preauth}
 	ic.resume()
 	hctx, hcancel := context.WithDeadline(ctx, grace)
 	stopH := context.AfterFunc(hctx, ic.interrupt)
-	st := &connState{remote: remote}
-	sc, chans, reqs, err := ssh.NewServerConn(ic, s.serverConfig(hctx, st, ic))
+	// sshident: a client line that is not an SSH-2.0 identification gets OpenSSH's reason.
+	sc, chans, reqs, err := ssh.NewServerConn(sshident.Wrap(ic), s.serverConfig(hctx, st, ic))
 	qa.Done()
 	handshakeInterrupted := !stopH()
 	graceExpired := errors.Is(hctx.Err(), context.DeadlineExceeded) || !time.Now().Before(grace)
@@ -430,27 +476,40 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		err = errors.New("handshake timed out or server stopping")
 	}
 	if err != nil {
-		if st.backend != nil {
-			st.backend.Close()
+		if st.grant != nil && st.grant.Backend != nil {
+			st.grant.Backend.Close()
 		}
-		s.handshakeFailed(st, source, graceExpired, ctx.Err() != nil, err)
+		s.handshakeFailed(st, source, penalties, graceExpired, ctx.Err() != nil, err)
 		return
 	}
-	releaseStartup()
+	st.preauth.Done()
 	ic.established()
-	backend := st.backend
-
-	t, _ := auth.TargetOf(sc.Permissions)
-	instance := sc.Permissions.Extensions[ExtInstanceGUID]
-	attrs := []any{
-		"user", t.User, "ssh_user", sc.User(), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
-		"index", t.Index, "instance_guid", instance, "remote_addr", remote, "backend_tls", backend.TLS,
+	g := login.GrantOf(sc.Permissions)
+	if g == nil { // cannot happen: every successful callback returns a grant
+		sc.Close()
+		return
 	}
 	sessionID := newSessionID()
-	attrs = append(attrs, "session_id", sessionID)
+	id := audit.Identity{User: g.User, UserID: g.UserID, SSHUser: sc.User(), Scheme: string(g.Scheme), AppGUID: g.AppGUID,
+		Index: g.Index, ProcessGUID: g.ProcessGUID, InstanceGUID: g.InstanceGUID, ClientAddr: remote}
+	attrs := []any{
+		"user", logging.Cap(g.User), "ssh_user", logging.Cap(sc.User()), "scheme", string(g.Scheme), "app_guid", g.AppGUID, "process_guid", g.ProcessGUID,
+		"index", g.Index, "instance_guid", g.InstanceGUID, "remote_addr", remote, "session_id", sessionID,
+	}
+	if g.Refusal != nil {
+		s.refuseChannels(sessCtx, sc, chans, reqs, g, id, sessionID, attrs)
+		if g.Refusal.Blame() == login.BlameClient && penalties != nil {
+			penalties.Penalise(source)
+		}
+		return
+	}
+	backend := g.Backend
+	attrs = append(attrs, "backend_tls", backend.TLS)
 	s.logger.Info("ssh-proxy.session-started", attrs...)
-	as := s.cfg.Audit.Start(audit.Identity{User: t.User, SSHUser: sc.User(), Scheme: string(t.Scheme), AppGUID: t.AppGUID,
-		Index: t.Index, ProcessGUID: t.ProcessGUID, InstanceGUID: instance, ClientAddr: remote}, sessionID)
+	if s.cfg.Sessions != nil {
+		defer s.cfg.Sessions.SessionStarted(g, remote)()
+	}
+	as := s.cfg.Audit.Start(id, sessionID)
 	start := time.Now()
 	tr := newTracked(sc, s.cfg.Metrics, as)
 	s.cfg.Metrics.SessionStarted()
@@ -471,7 +530,10 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		}
 	})
 	relay.RelayWith(rctx, tr.clientConn(), tr.channels(chans), reqs, backend, relay.Options{
-		HandleClientRequest: func(req *ssh.Request) bool { return s.announce.HandleRequest(sc, req) },
+		HandleClientRequest: func(req *ssh.Request) bool {
+			tr.touch() // the client's keepalives count as traffic, as in diego-ssh
+			return s.announce.HandleRequest(sc, req)
+		},
 	})
 	if sessCtx.Err() != nil {
 		endReason.Store("drain timeout")
@@ -491,39 +553,92 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		"bytes_to_backend", tr.toBackend.Load(), "bytes_to_client", tr.toClient.Load(), "end_reason", reason)...)
 }
 
-// handshakeFailed classifies a failed handshake for metrics, penalties and the log.
-func (s *Server) handshakeFailed(st *connState, source netip.Addr, graceExpired, stopping bool, err error) {
+// handshakeFailed classifies a failed handshake for metrics, penalties and the log. Only a
+// connection on which the client presented refused credentials is penalised (by penalties, nil
+// when the client's address is not known): never one that was shed, stopped, ran out of grace
+// time (a person still typing) or never attempted to log in (a health check).
+func (s *Server) handshakeFailed(st *connState, source netip.Addr, penalties *limits.Penalties, graceExpired, stopping bool, err error) {
 	var reason string
-	var ev limits.Event
-	penalise := !stopping
+	penalise := false
 	switch {
 	case stopping:
 		reason = metrics.RefusedDraining
+	case st.shed.Load():
+		reason = metrics.RefusedShed
 	case graceExpired:
-		reason, ev = metrics.RefusedGraceTime, limits.GraceExceeded
+		reason = metrics.RefusedGraceTime
 	case st.failures.Load() > 0:
-		reason, ev = metrics.RefusedAuth, limits.AuthFail
+		reason = metrics.RefusedAuth
 		if s.cfg.MaxAuthTries > 0 && int(st.failures.Load()) >= s.cfg.MaxAuthTries {
 			reason = metrics.RefusedMaxAuthTries
 		}
-		penalise = st.credentialFailure.Load()
-	case st.attempts.Load() == 0:
-		reason, ev = "", limits.NoAuth
-	default:
-		reason, penalise = "", false
+		penalise = st.clientFault.Load()
 	}
 	if reason != "" {
 		s.cfg.Metrics.Refused(reason)
 	}
-	if penalise && s.cfg.Penalties != nil {
-		s.cfg.Penalties.Penalise(source, ev)
+	if penalise && penalties != nil {
+		penalties.Penalise(source)
 	}
-	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", err.Error())
+	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", logging.CapError(err))
 }
 
-// liveness runs the keepalive and the session idle timeout for one session until ctx ends.
-// It returns why it closed the connection ("" if it did not).
+// refuseChannels serves a connection whose user was permitted but whose instance cannot be
+// reached: every channel open is rejected with the grant's one-line reason, every global
+// request refused, and the connection closed RefusalCloseDelay after the first rejection (or
+// after RefusalLinger). It is recorded as a refusal (log, metrics, audit), never as a session.
+func (s *Server) refuseChannels(ctx context.Context, sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request,
+	g *login.Grant, id audit.Identity, sessionID string, attrs []any) {
+	r := g.Refusal
+	s.cfg.Metrics.Refused(metrics.RefusedInstance)
+	s.cfg.Audit.Refused(id, sessionID, r.Code(), r.Message)
+	s.logger.Info("ssh-proxy.session-refused", append(attrs, "reason", r.Message, "reason_code", r.Code(),
+		"blame", r.Blame().String(), "error", logging.CapError(r))...)
+	linger := time.NewTimer(RefusalLinger)
+	defer linger.Stop()
+	var closing <-chan time.Time
+	done := ctx.Done()
+	for chans != nil || reqs != nil {
+		select {
+		case nc, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			_ = nc.Reject(ssh.ConnectionFailed, r.Message)
+			if closing == nil {
+				closing = time.After(RefusalCloseDelay)
+			}
+		case req, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if req.WantReply {
+				_ = req.Reply(false, nil)
+			}
+		case <-closing:
+			sc.Close()
+			closing = nil
+		case <-linger.C:
+			sc.Close()
+		case <-done:
+			sc.Close()
+			done = nil
+		}
+	}
+	_ = sc.Wait()
+}
+
+// liveness runs the keepalive, the session idle timeout and the maximum connection duration for
+// one session until ctx ends. It returns why it closed the connection ("" if it did not).
 func (s *Server) liveness(ctx context.Context, tr *tracked) string {
+	var maxDuration <-chan time.Time
+	if s.cfg.MaxConnectionDuration > 0 {
+		t := time.NewTimer(s.cfg.MaxConnectionDuration)
+		defer t.Stop()
+		maxDuration = t.C
+	}
 	var keepalive <-chan time.Time
 	if s.cfg.KeepaliveInterval > 0 {
 		t := time.NewTicker(s.cfg.KeepaliveInterval)
@@ -544,6 +659,10 @@ func (s *Server) liveness(ctx context.Context, tr *tracked) string {
 		select {
 		case <-ctx.Done():
 			return ""
+		case <-maxDuration:
+			tr.notifyBriefly(MaxDurationMessage)
+			tr.conn.Close()
+			return "max connection duration"
 		case <-idle:
 			if left := s.cfg.IdleTimeout - tr.idleFor(); left > 0 {
 				idleTimer.Reset(left)
@@ -596,6 +715,10 @@ type idleConn struct {
 	net.Conn
 	grace   time.Time
 	preauth time.Duration
+	// progress learns how far the client has got (identification line, first packet); only
+	// the handshake's reader goroutine touches scan.
+	progress *limits.Conn
+	scan     progressScanner
 
 	settled atomic.Bool // fast path once established: no locking per read or write
 
@@ -663,7 +786,10 @@ func (c *idleConn) established() {
 
 func (c *idleConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if n > 0 {
+	if n > 0 && !c.settled.Load() {
+		if stage, ok := c.scan.feed(b[:n]); ok {
+			c.progress.Advance(stage)
+		}
 		c.touch()
 	}
 	return n, err

@@ -15,15 +15,16 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
 )
@@ -38,13 +39,16 @@ func newSigner() (ssh.Signer, string) {
 	return s, string(pem.EncodeToMemory(b))
 }
 
-// echoSSHD answers "exec" with the command's text and exit status 0, for any client key.
+// echoSSHD answers "exec" with the command's text and exit status 0, for any client key. With
+// keepalive set (nanoseconds), it sends keepalive@openssh.com to the proxy that often, as an
+// sshd with ClientAliveInterval does.
 type echoSSHD struct {
-	ln   net.Listener
-	host ssh.Signer
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	cs   []net.Conn
+	ln        net.Listener
+	host      ssh.Signer
+	keepalive atomic.Int64
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	cs        []net.Conn
 }
 
 func startEchoSSHD() *echoSSHD {
@@ -65,11 +69,21 @@ func startEchoSSHD() *echoSSHD {
 			e.mu.Unlock()
 			e.wg.Go(func() {
 				defer c.Close()
-				_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+				sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
 				if err != nil {
 					return
 				}
 				go ssh.DiscardRequests(reqs)
+				if every := time.Duration(e.keepalive.Load()); every > 0 {
+					e.wg.Go(func() {
+						for {
+							time.Sleep(every)
+							if _, _, err := sc.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+								return
+							}
+						}
+					})
+				}
 				for nc := range chans {
 					ch, creqs, err := nc.Accept()
 					if err != nil {
@@ -114,7 +128,7 @@ type staticResolver struct{ t target.Target }
 
 func (r staticResolver) Resolve(_ context.Context, pg string, idx int) (target.Target, error) {
 	if pg != r.t.ProcessGUID || idx != r.t.Index {
-		return target.Target{}, auth.Refuse(auth.ReasonNotRunning, errors.New("no such instance"))
+		return target.Target{}, &target.InstanceError{Index: idx, Instances: 1}
 	}
 	return r.t, nil
 }
@@ -142,8 +156,17 @@ func (s *syncBuffer) lines() []map[string]any {
 		if l == "" {
 			continue
 		}
-		m := map[string]any{}
-		Expect(json.Unmarshal([]byte(l), &m)).To(Succeed())
+		// A lager line, flattened: its data keys beside message and log_level.
+		var line struct {
+			Message  string         `json:"message"`
+			LogLevel int            `json:"log_level"`
+			Data     map[string]any `json:"data"`
+		}
+		Expect(json.Unmarshal([]byte(l), &line)).To(Succeed())
+		m := map[string]any{"message": line.Message, "log_level": line.LogLevel}
+		for k, v := range line.Data {
+			m[k] = v
+		}
 		out = append(out, m)
 	}
 	return out
@@ -167,7 +190,7 @@ var _ = Describe("Server", func() {
 		sshd = startEchoSSHD()
 		_, clientPEM := newSigner()
 		tgt = target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
-			Route: target.Route{ContainerPort: 2222, PrivateKey: clientPEM, Host256Fingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}}
+			PrivateKey: clientPEM, HostFingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}
 	})
 
 	JustBeforeEach(func() {
@@ -178,8 +201,8 @@ var _ = Describe("Server", func() {
 		srv, err = server.New(server.Config{
 			Address: "127.0.0.1:0", HealthAddress: "127.0.0.1:0", HostKeys: []ssh.Signer{hostKey},
 			HandshakeTimeout: 2 * time.Second, IdleTimeout: idle, Logger: logger,
-		}, &server.ProxyGate{
-			Auth:     &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("let-me-in")}},
+		}, &login.Login{
+			Diego:    &login.Diego{Credentials: []byte("let-me-in")},
 			Resolver: staticResolver{t: tgt}, DialTimeout: 5 * time.Second, Logger: logger,
 		})
 		Expect(err).NotTo(HaveOccurred())
@@ -219,7 +242,7 @@ var _ = Describe("Server", func() {
 		Eventually(logs.String, 5*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
 		var started map[string]any
 		for _, l := range logs.lines() {
-			if l["msg"] == "ssh-proxy.session-started" {
+			if l["message"] == "ssh-proxy.session-started" {
 				started = l
 			}
 		}
@@ -233,26 +256,54 @@ var _ = Describe("Server", func() {
 		Expect(logs.String()).NotTo(ContainSubstring("PRIVATE KEY"))
 	})
 
-	It("shows the refusal reason to the client and logs it without the password", func() {
+	It("shows an authentication refusal's reason as the banner and logs it without the password", func() {
 		_, banner, err := dial("diego:pg-1/0", "wrong-secret")
 		Expect(err).To(HaveOccurred())
-		Expect(banner).To(Equal("ssh-proxy: " + auth.ReasonInvalidCredential + "\n"))
-		_, banner, err = dial("diego:pg-1/3", "let-me-in")
-		Expect(err).To(HaveOccurred())
-		Expect(banner).To(Equal("ssh-proxy: " + auth.ReasonNotRunning + "\n"))
+		Expect(banner).To(Equal("ssh-proxy: " + login.ReasonInvalidCredential.Text() + "\n"))
 		_, banner, err = dial("cf:app/0", "code")
 		Expect(err).To(HaveOccurred())
-		Expect(banner).To(ContainSubstring(auth.ReasonSchemeDisabled))
-		Expect(logs.String()).To(ContainSubstring(`"reason":"` + auth.ReasonInvalidCredential + `"`))
-		Expect(logs.String()).To(ContainSubstring(`"reason":"` + auth.ReasonNotRunning + `"`))
+		Expect(banner).To(ContainSubstring(login.ReasonSchemeDisabled.Text()))
+		Expect(logs.String()).To(ContainSubstring(`"reason":"` + login.ReasonInvalidCredential.Text() + `"`))
+		Expect(logs.String()).To(ContainSubstring(`"blame":"client"`))
+		Expect(logs.String()).To(ContainSubstring(`"reason_code":"invalid-credential"`))
 		Expect(logs.String()).NotTo(ContainSubstring("wrong-secret"))
 	})
 
-	It("says the sshd is down when the backend cannot be reached", func() {
+	// A permitted user whose instance cannot be reached: authentication succeeds, every channel
+	// open is rejected with the reason, global requests are refused, the connection then closes.
+	expectChannelRefusal := func(user, reason string) {
+		GinkgoHelper()
+		c, banner, err := dial(user, "let-me-in")
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		Expect(banner).To(BeEmpty())
+		ok, _, err := c.SendRequest("tcpip-forward", true, ssh.Marshal(struct {
+			Addr string
+			Port uint32
+		}{"127.0.0.1", 0}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ok).To(BeFalse())
+		_, err = c.NewSession()
+		var oce *ssh.OpenChannelError
+		Expect(errors.As(err, &oce)).To(BeTrue(), "%v", err)
+		Expect(oce.Reason).To(Equal(ssh.ConnectionFailed))
+		Expect(oce.Message).To(Equal(reason))
+		Expect(err.Error()).To(Equal(`ssh: rejected: connect failed ("` + reason + `")`))
+		closed := make(chan error, 1)
+		go func() { closed <- c.Wait() }()
+		Eventually(closed, 2*server.RefusalCloseDelay+5*time.Second).Should(Receive())
+		Eventually(logs.String, 5*time.Second).Should(ContainSubstring("ssh-proxy.session-refused"))
+		Expect(logs.String()).NotTo(ContainSubstring("ssh-proxy.session-started"))
+		Expect(logs.String()).To(ContainSubstring(`"reason":"` + reason + `"`))
+	}
+
+	It("rejects the channels of a permitted user whose instance does not exist, with the reason", func() {
+		expectChannelRefusal("diego:pg-1/3", "instance 3 of app pg-1 does not exist (1 instances)")
+	})
+
+	It("rejects the channels with the reason when the instance's sshd cannot be reached", func() {
 		sshd.Close()
-		_, banner, err := dial("diego:pg-1/0", "let-me-in")
-		Expect(err).To(HaveOccurred())
-		Expect(banner).To(ContainSubstring(auth.ReasonBackendDown))
+		expectChannelRefusal("diego:pg-1/0", login.ReasonBackendDown.Text())
 	})
 
 	It("serves health 200 while listening", func() {

@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
 )
 
@@ -23,13 +28,14 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		return
 	}
 	addr := net.JoinHostPort(d.Host, strconv.Itoa(int(d.Port)))
+	target := logging.Cap(addr)
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.DialTimeout)
 	var dialer net.Dialer
 	tcp, err := dialer.DialContext(ctx, "tcp", addr)
 	cancel()
 	if err != nil {
-		c.log.Info("direct-tcpip-dial-failed", "target", addr, "error", err.Error())
-		_ = nch.Reject(ssh.ConnectionFailed, "connect failed")
+		c.log.Info("direct-tcpip-dial-failed", "target", target, "error", logging.CapError(err))
+		_ = nch.Reject(ssh.ConnectionFailed, connectFailure(err))
 		return
 	}
 	ch, reqs, err := nch.Accept()
@@ -37,20 +43,54 @@ func (c *conn) directTCPIP(nch ssh.NewChannel) {
 		tcp.Close()
 		return
 	}
-	c.log.Info("direct-tcpip-opened", "target", addr)
+	c.log.Info("direct-tcpip-opened", "target", target)
 	c.act.touch()
 	c.relay(ch, reqs, tcp)
+	c.log.Info("direct-tcpip-closed", "target", target)
+}
+
+// connectFailure words a failed dial as OpenSSH's sshd does in its open-failure message (the
+// client prints "open failed: connect failed: <this>"): the system's description of the error
+// ("Connection refused", "No route to host"), the resolver's for an unknown name.
+func connectFailure(err error) string {
+	var dnsErr *net.DNSError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return "Name or service not known"
+	case errors.As(err, &dnsErr):
+		return "Temporary failure in name resolution"
+	case errors.As(err, &errno):
+		return strerror(errno)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return strerror(syscall.ETIMEDOUT)
+	}
+	return "connect failed"
+}
+
+// strerror is the C library's description of errno ("Connection refused"); Go's are the same
+// words in lower case.
+func strerror(errno syscall.Errno) string {
+	msg := errno.Error()
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
 }
 
 // relay copies between a channel and a TCP connection with half-close in both directions and
 // returns when both directions ended or the connection's context is done.
 func (c *conn) relay(ch ssh.Channel, reqs <-chan *ssh.Request, tcp net.Conn) {
-	var wg sync.WaitGroup
-	wg.Add(3)
+	// Channel requests are refused until the channel is gone; that is not a direction of the
+	// relay, so it does not count towards "both directions ended" (waiting for it would wait for
+	// the client's CLOSE, which clients such as ssh -W only send after ours).
+	discarded := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(discarded)
 		ssh.DiscardRequests(reqs)
 	}()
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		_, _ = copyBuf(tcp, activeReader{r: ch, act: c.act})
@@ -76,20 +116,34 @@ func (c *conn) relay(ch ssh.Channel, reqs <-chan *ssh.Request, tcp net.Conn) {
 	tcp.Close()
 	ch.Close()
 	<-done
+	<-discarded
 }
 
 func forwardKey(addr string, port uint32) string {
 	return net.JoinHostPort(addr, strconv.Itoa(int(port)))
 }
 
-func bindHost(addr string) string {
-	switch addr {
-	case "", "*", "0.0.0.0":
+// bindHost is the host a -R listener binds for the address the client asked for, following
+// OpenSSH's sshd GatewayPorts: with "no" (the default) only loopback, so that a forward never
+// exposes a port to the container network unless the operator allowed it; with "yes" all
+// interfaces; with "clientspecified" what the client named ("" and "*" for all interfaces).
+func bindHost(addr, gatewayPorts string) string {
+	switch gatewayPorts {
+	case sshdconfig.GatewayPortsYes:
 		return ""
-	case "localhost":
-		return "127.0.0.1"
+	case sshdconfig.GatewayPortsClientSpecified:
+		switch addr {
+		case "", "*":
+			return ""
+		case "localhost":
+			return "127.0.0.1"
+		}
+		return addr
 	}
-	return addr
+	if addr == "::1" {
+		return addr
+	}
+	return "127.0.0.1"
 }
 
 // tcpipForward opens a -R listener inside the container and answers with the bound port.
@@ -112,9 +166,9 @@ func (c *conn) tcpipForward(req *ssh.Request) {
 		return
 	}
 	var lc net.ListenConfig
-	ln, err := lc.Listen(c.ctx, "tcp", net.JoinHostPort(bindHost(f.Address), strconv.Itoa(int(f.Port))))
+	ln, err := lc.Listen(c.ctx, "tcp", net.JoinHostPort(bindHost(f.Address, c.srv.opts.Config.GatewayPorts), strconv.Itoa(int(f.Port))))
 	if err != nil {
-		c.log.Info("tcpip-forward-listen-failed", "error", err.Error())
+		c.log.Info("tcpip-forward-listen-failed", "requested", logging.Cap(f.Address), "error", logging.CapError(err))
 		reply(false, nil)
 		return
 	}
@@ -129,7 +183,7 @@ func (c *conn) tcpipForward(req *ssh.Request) {
 	}
 	c.forwards[key] = ln
 	c.mu.Unlock()
-	c.log.Info("tcpip-forward-listening", "address", ln.Addr().String())
+	c.log.Info("tcpip-forward-listening", "requested", logging.Cap(f.Address), "address", ln.Addr().String())
 	if f.Port == 0 {
 		reply(true, payload.Uint32(port))
 	} else {

@@ -21,7 +21,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/quickack"
+	"github.com/app-ssh/app-ssh/internal/sshident"
 )
 
 // BuiltinRunner runs a built-in command on a session's streams and returns its exit status.
@@ -178,12 +180,13 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 	stopHS := context.AfterFunc(parent, func() { nc.Close() })
 	// No delayed-ACK stalls while the client's small handshake packets wait behind Nagle.
 	nc, qa := quickack.Wrap(nc)
-	sc, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
+	// A client line that is not an SSH-2.0 identification is answered with OpenSSH's reason.
+	sc, chans, reqs, err := ssh.NewServerConn(sshident.Wrap(nc), s.sshCfg)
 	qa.Done()
 	stopped := stopHS()
 	if err != nil {
 		nc.Close()
-		s.log.Info("handshake-failed", "remote", remote, "error", err.Error())
+		s.log.Info("handshake-failed", "remote", remote, "error", logging.CapError(err))
 		return
 	}
 	if !stopped {
@@ -205,7 +208,7 @@ func (s *Server) handleConn(parent context.Context, nc net.Conn) {
 		log:      s.log.With("remote", remote, "session_id", shortID(sc.SessionID())),
 		forwards: map[string]net.Listener{},
 	}
-	fields := []any{"user", sc.User()}
+	fields := []any{"user", logging.Cap(sc.User())}
 	if sc.Permissions != nil && sc.Permissions.Extensions[verifiedKeyExt] != "" {
 		fields = append(fields, "key_fingerprint", sc.Permissions.Extensions[verifiedKeyExt])
 	}

@@ -13,9 +13,10 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/sftpfs"
 	"github.com/app-ssh/app-ssh/internal/sshd/payload"
 )
 
@@ -114,7 +115,7 @@ func (s *session) handle(req *ssh.Request) bool {
 		}
 		s.envBytes += size
 		s.env.set(e.Name, e.Value)
-		s.log.Debug("env-accepted", "name", e.Name)
+		s.log.Debug("env-accepted", "name", logging.Cap(e.Name))
 		return true
 	case "pty-req":
 		p, err := payload.ParsePtyReq(req.Payload)
@@ -175,6 +176,7 @@ func (s *session) handle(req *ssh.Request) bool {
 	case "subsystem":
 		name, err := payload.ParseSubsystem(req.Payload)
 		if err != nil || name != "sftp" {
+			s.log.Info("subsystem-refused", "subsystem", logging.Cap(name))
 			return false
 		}
 		return s.start("sftp", "")
@@ -203,12 +205,47 @@ func (s *session) start(kind, cmdline string) bool {
 	default:
 		err = s.startProcess(kind, cmdline)
 	}
+	var ee *execError
+	if errors.As(err, &ee) {
+		// As OpenSSH's sshd, whose session child reports a failed execve with perror and
+		// exit status 1: the request succeeds and the client learns why on stderr.
+		s.log.Info("exec-failed", "kind", kind, "error", ee.Error())
+		s.startExecFailure(ee)
+		err = nil
+	}
 	if err != nil {
 		s.log.Error("start-failed", "kind", kind, "error", err.Error())
 		return false
 	}
 	s.started = true
 	return true
+}
+
+// execError is a program that could not be executed (execve failed: E2BIG for a command line
+// over the kernel's limit, ENOENT, EACCES...).
+type execError struct {
+	shell string
+	err   error
+}
+
+func (e *execError) Error() string {
+	var errno syscall.Errno
+	if errors.As(e.err, &errno) {
+		return e.shell + ": " + strerror(errno)
+	}
+	return e.shell + ": " + e.err.Error()
+}
+
+// startExecFailure ends the session as a program that failed to execute: the reason on stderr,
+// exit status 1.
+func (s *session) startExecFailure(ee *execError) {
+	s.c.wg.Add(1)
+	go func() {
+		defer s.c.wg.Done()
+		defer close(s.finished)
+		_, _ = io.WriteString(s.ch.Stderr(), ee.Error()+"\n")
+		s.finish(payload.ExitStatus(1), "exit-status")
+	}()
 }
 
 func (s *session) ioReader() io.Reader { return activeReader{r: s.ch, act: s.c.act} }
@@ -230,10 +267,7 @@ func (s *session) startSFTP() error {
 		io.Writer
 		io.Closer
 	}{bufio.NewReaderSize(s.ioReader(), sftpReadBuf), s.ioWriter(), nopCloser{}} // the session closes the channel after exit-status
-	srv, err := sftp.NewServer(rwc, sftp.WithServerWorkingDirectory(s.c.srv.homeDir))
-	if err != nil {
-		return err
-	}
+	srv := sftpfs.NewServer(rwc, s.c.srv.homeDir)
 	s.log.Info("sftp-started")
 	s.c.wg.Add(1)
 	go func() {
@@ -244,7 +278,8 @@ func (s *session) startSFTP() error {
 		err := srv.Serve()
 		srv.Close()
 		code := uint32(0)
-		if err != nil && !errors.Is(err, io.EOF) {
+		// The client's EOF ends the subsystem normally, open handles or not (as sftp-server).
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			code = 1
 		}
 		s.finish(payload.ExitStatus(code), "exit-status")
@@ -329,7 +364,7 @@ func (s *session) startProcess(kind, cmdline string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdinR, stdoutW, stderrW
 	if err := cmd.Start(); err != nil {
 		closeAll(stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW)
-		return err
+		return &execError{shell: cmd.Path, err: err}
 	}
 	closeAll(stdinR, stdoutW, stderrW)
 	s.proc = cmd.Process
@@ -400,7 +435,7 @@ func (s *session) startPTY(cmd *exec.Cmd) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
 		closeAll(master, tty)
-		return err
+		return &execError{shell: cmd.Path, err: err}
 	}
 	tty.Close()
 	s.proc = cmd.Process

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/app-ssh/app-ssh/internal/config/sshdconfig"
+	"github.com/app-ssh/app-ssh/internal/debugserver"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/sshd"
 	"github.com/app-ssh/app-ssh/internal/version"
@@ -42,10 +44,18 @@ type flags struct {
 	address, hostKey, authorizedKey           string
 	allowUnauth, inheritEnv                   bool
 	ciphers, macs, kex, hostKeyAlgs, logLevel string
+	gatewayPorts                              string
 	configFile, checkConfig                   string
 	debugAddr, timeFormat                     string
-	showVersion                               bool
+	redactSecrets, showVersion                bool
+	redactPatterns                            patterns
 }
+
+// patterns collects a repeatable flag (-redactPatterns, as lagerflags defines it).
+type patterns []string
+
+func (p *patterns) String() string     { return strings.Join(*p, ",") }
+func (p *patterns) Set(v string) error { *p = append(*p, v); return nil }
 
 func newFlags() *flags {
 	f := &flags{fs: flag.NewFlagSet("sshd", flag.ContinueOnError)}
@@ -60,11 +70,14 @@ func newFlags() *flags {
 	fs.StringVar(&f.macs, "allowedMACs", "", "limit MAC algorithms to those provided (comma separated)")
 	fs.StringVar(&f.kex, "allowedKeyExchanges", "", "limit key exchange algorithms to those provided (comma separated)")
 	fs.StringVar(&f.hostKeyAlgs, "allowedHostKeyAlgorithms", "", "limit host key algorithms to those provided (comma separated)")
-	fs.StringVar(&f.logLevel, "logLevel", "info", "log level: debug, info, error or fatal")
-	// diego-sshd also takes these (debugserver and lager flags); accepted so existing command
-	// lines keep working.
-	fs.StringVar(&f.debugAddr, "debugAddr", "", "accepted for diego-sshd compatibility; no debug server is started")
-	fs.StringVar(&f.timeFormat, "timeFormat", "", "accepted for diego-sshd compatibility (unix-epoch or rfc3339); logs use RFC 3339")
+	// diego-sshd's lager and debugserver flags, with their meaning: Cloud Controller starts the
+	// daemon with -logLevel=fatal, which must keep everything but fatal lines out of the app's logs.
+	fs.StringVar(&f.logLevel, "logLevel", "info", "log level: debug, info, error or fatal (fatal: only fatal lines)")
+	fs.BoolVar(&f.redactSecrets, "redactSecrets", false, "use a redacting log sink to scrub sensitive values from data being logged")
+	fs.Var(&f.redactPatterns, "redactPatterns", "regex pattern of values to redact (repeatable; implies nothing without -redactSecrets)")
+	fs.StringVar(&f.timeFormat, "timeFormat", "", `format for timestamp in logs: "unix-epoch" (default) or "rfc3339"`)
+	fs.StringVar(&f.debugAddr, "debugAddr", "", "host:port for serving pprof and /log-level (empty: none)")
+	fs.StringVar(&f.gatewayPorts, "gatewayPorts", sshdconfig.GatewayPortsNo, "where -R listeners bind, as OpenSSH's GatewayPorts: no (loopback), yes (all interfaces) or clientspecified")
 	fs.StringVar(&f.configFile, "config", "", "YAML config file (flags given explicitly override it)")
 	fs.StringVar(&f.checkConfig, "check-config", "", "validate a YAML config file and exit (0 valid, 2 invalid)")
 	fs.BoolVar(&f.showVersion, "version", false, "print the version and exit")
@@ -114,8 +127,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if f.checkConfig != "" {
 		cfg, probs := sshdconfig.Load(f.checkConfig)
+		var resolved *sshdconfig.Resolved
 		if len(probs) == 0 {
-			_, vp := cfg.Validate(sshdconfig.YAMLNames)
+			var vp []sshdconfig.Problem
+			resolved, vp = cfg.Validate(sshdconfig.YAMLNames)
 			for _, p := range vp {
 				probs = append(probs, p.String())
 			}
@@ -126,15 +141,22 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if len(probs) > 0 {
 			return 2
 		}
+		for _, w := range resolved.Warnings {
+			fmt.Fprintln(stderr, "warning: "+oneLine(w))
+		}
 		fmt.Fprintln(stdout, "config OK")
 		return 0
 	}
 
-	switch f.timeFormat {
-	case "", "unix-epoch", "rfc3339":
-	default:
-		fmt.Fprintf(stderr, "-timeFormat: unknown time format %q (want unix-epoch or rfc3339)\n", f.timeFormat)
+	if _, err := logging.ParseTimeFormat(f.timeFormat); err != nil {
+		fmt.Fprintf(stderr, "-timeFormat: %v\n", err)
 		return 2
+	}
+	for _, p := range f.redactPatterns {
+		if _, err := regexp.Compile(p); err != nil {
+			fmt.Fprintf(stderr, "-redactPatterns: %s\n", oneLine(err.Error()))
+			return 2
+		}
 	}
 
 	cfg := sshdconfig.Default()
@@ -164,13 +186,24 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		// costs little memory and makes throughput match OpenSSH's sshd (scripts/bench sshd).
 		debug.SetGCPercent(gcPercent)
 	}
-	logger, err := logging.New(stdout, resolved.LogLevel, "sshd")
+	lg, err := logging.NewLogger(stdout, "sshd", logging.Options{Level: resolved.LogLevel, TimeFormat: f.timeFormat,
+		RedactSecrets: f.redactSecrets, RedactPatterns: f.redactPatterns})
 	if err != nil {
 		fmt.Fprintf(stderr, "sshd: %v\n", err)
 		return 2
 	}
+	logger := lg.Logger
+	fatal := func(msg string, args ...any) { logger.Log(context.Background(), logging.LevelFatal, msg, args...) }
+	for _, w := range resolved.Warnings {
+		logger.Warn("config-warning", "warning", w)
+	}
 	if f.debugAddr != "" {
-		logger.Info("debug-server-not-provided", "debug_addr", f.debugAddr)
+		dbg, err := debugserver.Start(f.debugAddr, lg, logger)
+		if err != nil {
+			fatal("debug-server-failed", "debug_addr", f.debugAddr, "error", err.Error())
+			return 1
+		}
+		defer dbg.Close()
 	}
 	var daemonEnv []string
 	if resolved.InheritDaemonEnv {
@@ -178,12 +211,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	srv, err := sshd.New(sshd.Options{Config: resolved, Logger: logger, DaemonEnv: daemonEnv, Builtin: builtin})
 	if err != nil {
-		logger.Error("configure-failed", "error", err.Error())
+		fatal("configure-failed", "error", err.Error())
 		return 1
 	}
 	ln, err := net.Listen("tcp", resolved.Address)
 	if err != nil {
-		logger.Error("listen-failed", "address", resolved.Address, "error", err.Error())
+		fatal("listen-failed", "address", resolved.Address, "error", err.Error())
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -191,7 +224,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	logger.Info("started", "address", ln.Addr().String(), "version", version.Version,
 		"host_key_fingerprint", hostKeyFingerprint(resolved), "ephemeral_host_key", resolved.Ephemeral)
 	if err := srv.Serve(ctx, ln); err != nil {
-		logger.Error("exited-with-failure", "error", err.Error())
+		fatal("exited-with-failure", "error", err.Error())
 		return 1
 	}
 	logger.Info("exited")
@@ -235,6 +268,9 @@ func (f *flags) apply(cfg *sshdconfig.Config, n *sshdconfig.Names, set map[strin
 	}
 	if use("logLevel") {
 		cfg.LogLevel, n.LogLevel = f.logLevel, "-logLevel"
+	}
+	if use("gatewayPorts") {
+		cfg.GatewayPorts, n.GatewayPorts = f.gatewayPorts, "-gatewayPorts"
 	}
 }
 

@@ -2,6 +2,8 @@ package sshdcli
 
 import (
 	"bytes"
+	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,12 +43,64 @@ var _ = Describe("sshd command line", func() {
 		Expect(errOut).To(ContainSubstring("stray"))
 	})
 
-	It("accepts diego-sshd's -debugAddr and -timeFormat, refusing unknown time formats", func() {
+	It("accepts diego-sshd's -debugAddr, -timeFormat, -redactSecrets and -redactPatterns, refusing bad values", func() {
 		f := newFlags()
-		Expect(f.fs.Parse([]string{"--debugAddr=127.0.0.1:17017", "--timeFormat=rfc3339"})).To(Succeed())
+		Expect(f.fs.Parse([]string{"--debugAddr=127.0.0.1:17017", "--timeFormat=rfc3339", "--redactSecrets",
+			"--redactPatterns=a+", "--redactPatterns=b+"})).To(Succeed())
+		Expect(f.redactSecrets).To(BeTrue())
+		Expect([]string(f.redactPatterns)).To(Equal([]string{"a+", "b+"}))
 		code, _, errOut := runArgs("-timeFormat=sundial", "-allowUnauthenticatedClients")
 		Expect(code).To(Equal(2))
 		Expect(errOut).To(HavePrefix("-timeFormat: "))
+		code, _, errOut = runArgs("-redactPatterns=(", "-allowUnauthenticatedClients")
+		Expect(code).To(Equal(2))
+		Expect(errOut).To(HavePrefix("-redactPatterns: "))
+	})
+
+	// A daemon that cannot listen logs why at fatal level and exits 1; the flags decide how.
+	Describe("logging flags, honoured", func() {
+		var busy string
+		BeforeEach(func() {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(ln.Close)
+			busy = ln.Addr().String()
+		})
+		logLines := func(out string) []map[string]any {
+			var lines []map[string]any
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				var m map[string]any
+				Expect(json.Unmarshal([]byte(l), &m)).To(Succeed(), l)
+				lines = append(lines, m)
+			}
+			return lines
+		}
+
+		It("-logLevel=fatal (what Cloud Controller passes) writes fatal lines only", func() {
+			code, out, _ := runArgs("-address="+busy, "-allowUnauthenticatedClients", "-logLevel=fatal")
+			Expect(code).To(Equal(1))
+			lines := logLines(out)
+			Expect(lines).To(HaveLen(1), out)
+			Expect(lines[0]).To(And(HaveKeyWithValue("message", "sshd.listen-failed"), HaveKeyWithValue("log_level", 3.0),
+				HaveKeyWithValue("source", "sshd"), HaveKey("timestamp"), HaveKey("data")))
+		})
+
+		It("-timeFormat=rfc3339 writes lager's RFC 3339 form", func() {
+			_, out, _ := runArgs("-address="+busy, "-allowUnauthenticatedClients", "-logLevel=fatal", "-timeFormat=rfc3339")
+			line := logLines(out)[0]
+			Expect(line).To(HaveKeyWithValue("level", "fatal"))
+			Expect(line["timestamp"]).To(MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$`))
+		})
+
+		It("-redactSecrets with -redactPatterns scrubs matching values", func() {
+			port := busy[strings.LastIndex(busy, ":")+1:]
+			_, out, _ := runArgs("-address="+busy, "-allowUnauthenticatedClients", "-logLevel=fatal",
+				"-redactSecrets", "-redactPatterns=127\\.0\\.0\\.1:"+port)
+			Expect(out).NotTo(ContainSubstring(busy))
+			Expect(out).To(ContainSubstring("REDACTED"))
+			_, out, _ = runArgs("-address="+busy, "-allowUnauthenticatedClients", "-logLevel=fatal")
+			Expect(out).To(ContainSubstring(busy))
+		})
 	})
 
 	It("validates flags without a config file under their flag names", func() {

@@ -1,51 +1,12 @@
-// Package target turns an authenticated permission (process guid + index) into the address,
-// transport and credentials of the sshd inside that app instance, using the BBS.
+// Package target turns a granted instance (process guid + index) into the address, transport
+// and credentials of the sshd inside that app instance, using the BBS. Its errors are plain
+// typed values; the login words them for the user.
 package target
 
 import (
 	"crypto/tls"
-	"encoding/json"
-	"errors"
 	"fmt"
 )
-
-// RouteKey is the desired LRP route under which Cloud Controller stores the SSH route.
-const RouteKey = "diego-ssh"
-
-// Route is the JSON Cloud Controller stores in the desired LRP's routes["diego-ssh"]
-// (keys as in diego-ssh's routes.SSHRoute).
-type Route struct {
-	ContainerPort      uint32 `json:"container_port"`
-	HostFingerprint    string `json:"host_fingerprint,omitempty"`
-	Host256Fingerprint string `json:"host_256_fingerprint,omitempty"`
-	User               string `json:"user,omitempty"`
-	Password           string `json:"password,omitempty"`
-	PrivateKey         string `json:"private_key,omitempty"`
-}
-
-// ParseRoute decodes the diego-ssh route JSON; unknown keys are ignored.
-func ParseRoute(raw []byte) (Route, error) {
-	var r Route
-	if len(raw) == 0 {
-		return r, errors.New("empty diego-ssh route")
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return r, fmt.Errorf("diego-ssh route is not valid JSON: %w", err)
-	}
-	if r.ContainerPort == 0 {
-		return r, errors.New("diego-ssh route has no container_port")
-	}
-	return r, nil
-}
-
-// Fingerprint is the pinned host-key fingerprint: host_256_fingerprint when present,
-// otherwise host_fingerprint.
-func (r Route) Fingerprint() string {
-	if r.Host256Fingerprint != "" {
-		return r.Host256Fingerprint
-	}
-	return r.HostFingerprint
-}
 
 // Target is where and how to reach one instance's sshd. It carries secrets (the route's
 // private key and password): never log it; use Describe.
@@ -60,7 +21,16 @@ type Target struct {
 	// PlaintextAddress is only set when TLS is on and the operator allowed a plaintext
 	// fallback (backends_tls.allow_plaintext_fallback).
 	PlaintextAddress string
-	Route            Route
+	// HostFingerprint pins the sshd's host key (MD5 hex, SHA-1 hex or SHA-256 base64).
+	HostFingerprint string
+	// User, Password and PrivateKey are how the proxy logs in to the sshd (User "" = the
+	// relay's default).
+	User, Password, PrivateKey string
+	// LogTags name the app's log stream for "cf logs" lines about this session: the desired
+	// LRP's metric tags resolved for this instance, always with source_id and instance_id.
+	// Nil when the target has no app identity (static targets, or a desired LRP with neither
+	// a log_guid nor a source_id tag).
+	LogTags map[string]string
 }
 
 // Describe is a log-safe summary.

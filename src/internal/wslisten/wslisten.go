@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/app-ssh/app-ssh/internal/logging"
 )
 
 // Defaults for the zero values of Config.
@@ -230,7 +232,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil { // Accept has answered the request
-		l.logger.Debug("websocket upgrade refused", "peer", r.RemoteAddr, "error", capString(err.Error()))
+		l.logger.Debug("websocket upgrade refused", "peer", r.RemoteAddr, "error", logging.CapError(err))
 		return
 	}
 	peer := p.RemoteAddr()
@@ -249,7 +251,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (l *Listener) refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	l.logger.Debug("websocket request refused", "peer", r.RemoteAddr, "status", code,
-		"method", capString(r.Method), "path", capString(r.URL.Path))
+		"method", logging.Cap(r.Method), "path", logging.Cap(r.URL.Path))
 	http.Error(w, msg, code)
 }
 
@@ -341,15 +343,6 @@ func headerHasToken(h http.Header, name, token string) bool {
 		}
 	}
 	return false
-}
-
-// capString bounds an attacker-controlled string before it is logged.
-func capString(s string) string {
-	const limit = 128
-	if len(s) > limit {
-		return s[:limit] + "..."
-	}
-	return s
 }
 
 // Conn is one SSH connection carried by a WebSocket. RemoteAddr is the client: the TCP peer,

@@ -35,6 +35,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
+	"github.com/app-ssh/app-ssh/internal/testenv/ingressstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
 )
 
@@ -127,6 +128,9 @@ type Options struct {
 	// WithAppRoute adds a cf-router route to the desired LRP and an 8080 port mapping to
 	// the actual LRP, as a real web app has.
 	WithAppRoute bool
+	// LogGUID and MetricTags go into the desired LRP (the app's log stream).
+	LogGUID    string
+	MetricTags map[string]bbs.MetricTagValue
 
 	// Secret, when set, is handed every credential the rig generates or configures and returns
 	// it unchanged (for a suite that later greps logs for them).
@@ -152,6 +156,9 @@ type Rig struct {
 	ProxyKeyPEM string
 
 	TLSFront *TLSFront // optional TLS terminator in front of the sshd (backends TLS)
+
+	// Ingress is the Loggregator agent stand-in (started by a config with Loggregator set).
+	Ingress *ingressstub.Server
 
 	Proxy       *gexec.Session
 	ProxyPort   int
@@ -236,7 +243,8 @@ func (r *Rig) SetRoute(edit func(route map[string]any)) {
 	if r.Opts.WithAppRoute {
 		routes["cf-router"] = []byte(`[{"hostnames":["app.example.com"],"port":8080}]`)
 	}
-	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Routes: routes})
+	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Instances: int32(r.Opts.Instances), Routes: routes,
+		LogGUID: r.Opts.LogGUID, MetricTags: r.Opts.MetricTags})
 }
 
 // SetRunning stores index 0 in the given state, mapped to the sshd (and TLS front, if any).
@@ -268,6 +276,16 @@ type ProxyConfig struct {
 	// Metrics and AuditLog turn on the metrics endpoint (MetricsPort) and the audit log
 	// (AuditFile).
 	Metrics, AuditLog bool
+	// Loggregator sends app log lines and the gauge to the Ingress stand-in (started here
+	// when it is not running yet).
+	Loggregator bool
+	// HostKeyPEM, when set, is the proxy's host key (default: a fresh ed25519 key).
+	HostKeyPEM string
+	// DisableCFAuth sets enable_cf_auth: false.
+	DisableCFAuth bool
+	// CCPath is appended to the Cloud Controller stand-in's URL in cc.internal_url (a URL that
+	// does not serve the ssh_access check).
+	CCPath string
 	// Extra is appended to the file as is.
 	Extra string
 }
@@ -286,7 +304,10 @@ func (r *Rig) WriteConfig(c ProxyConfig) string {
 	Expect(err).NotTo(HaveOccurred())
 	crt, key, err := client.WriteFiles(r.Dir, "client")
 	Expect(err).NotTo(HaveOccurred())
-	_, hostPEM := Ed25519Key()
+	hostPEM := c.HostKeyPEM
+	if hostPEM == "" {
+		_, hostPEM = Ed25519Key()
+	}
 	hostKey := write("host_key", r.secret(hostPEM))
 
 	next := "[]"
@@ -306,7 +327,7 @@ health_check_address: 127.0.0.1:%d
 log_level: debug
 host_key_files: [%s]
 communication_timeout: %s
-enable_cf_auth: true
+enable_cf_auth: %t
 uaa:
   token_url: %s
   client_id: ssh-proxy
@@ -325,8 +346,8 @@ backends_tls:
   ca_cert_files: [%s]
   client_cert_file: %s
   client_key_file: %s
-`, r.ProxyPort, r.HealthPort, hostKey, c.CommunicationTimeout, r.UAA.URL(), r.secret(r.Opts.ClientSecret),
-		caFile, r.CC.URL(), caFile, r.BBS.URL(), caFile, crt, key, c.BackendsTLS, caFile, crt, key)
+`, r.ProxyPort, r.HealthPort, hostKey, c.CommunicationTimeout, !c.DisableCFAuth, r.UAA.URL(), r.secret(r.Opts.ClientSecret),
+		caFile, r.CC.URL()+c.CCPath, caFile, r.BBS.URL(), caFile, crt, key, c.BackendsTLS, caFile, crt, key)
 	if c.Metrics {
 		r.MetricsPort = FreePort()
 		fmt.Fprintf(&b, "metrics:\n  address: 127.0.0.1:%d\n", r.MetricsPort)
@@ -334,6 +355,13 @@ backends_tls:
 	if c.AuditLog {
 		r.AuditFile = filepath.Join(r.Dir, "audit.log")
 		b.WriteString("audit_log_file: " + r.AuditFile + "\n")
+	}
+	if c.Loggregator {
+		if r.Ingress == nil {
+			r.StartIngress()
+		}
+		fmt.Fprintf(&b, "loggregator:\n  enabled: true\n  address: %s\n  ca_cert_file: %s\n  cert_file: %s\n  key_file: %s\n  instance_id: rig-proxy-0\n",
+			r.Ingress.Addr(), caFile, crt, key)
 	}
 	b.WriteString(c.Extra)
 	r.ConfigFile = write("ssh_proxy.yml", b.String())
@@ -357,7 +385,7 @@ func (r *Rig) StartConfigured() {
 		// Registered before the kill, so it runs after it (cleanups run last-in first-out)
 		// and before the temporary directory goes.
 		DeferCleanup(func() {
-			logs := []string{string(proxy.Err.Contents())}
+			logs := []string{string(proxy.Out.Contents()), string(proxy.Err.Contents())}
 			if audit != "" {
 				a, _ := os.ReadFile(audit)
 				logs = append(logs, string(a))
@@ -367,6 +395,35 @@ func (r *Rig) StartConfigured() {
 	}
 	DeferCleanup(func() { proxy.Kill().Wait(10 * time.Second) })
 	Eventually(r.HealthStatus, 20*time.Second, 50*time.Millisecond).Should(Equal(http.StatusOK))
+}
+
+// StartIngress starts the Loggregator agent stand-in with a certificate naming "metron", as
+// cf-deployment's agent certificate does.
+func (r *Rig) StartIngress() {
+	kp, err := r.CA.Issue("metron", "metron")
+	Expect(err).NotTo(HaveOccurred())
+	r.Ingress = ingressstub.New("127.0.0.1:0", certs.ServerTLS(kp, r.CA.Pool()))
+	DeferCleanup(r.Ingress.Close)
+}
+
+// Metric is the value of an unlabelled metric on the proxy's metrics endpoint (a config with
+// Metrics set), read from the Prometheus text format.
+func (r *Rig) Metric(name string) float64 {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.MetricsPort))
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			Expect(err).NotTo(HaveOccurred())
+			return f
+		}
+	}
+	Fail("no metric " + name + " in:\n" + string(body))
+	return 0
 }
 
 // HealthStatus is the status code of the proxy's health endpoint.
@@ -381,8 +438,34 @@ func (r *Rig) HealthStatus() (int, error) {
 	return resp.StatusCode, nil
 }
 
-// ProxyLog is everything ssh-proxy logged so far (JSON lines on stderr).
-func (r *Rig) ProxyLog() string { return string(r.Proxy.Err.Contents()) }
+// ProxyLog is everything ssh-proxy logged so far: lager JSON lines on stdout (stderr only
+// carries start-up failures, which end the process).
+func (r *Rig) ProxyLog() string { return string(r.Proxy.Out.Contents()) }
+
+// LogLines are the lager lines of log whose message is message, each flattened for matching:
+// the line's "data" keys beside "message", "log_level", "source" and "timestamp".
+func LogLines(log, message string) []map[string]any {
+	var out []map[string]any
+	for _, l := range strings.Split(log, "\n") {
+		var line struct {
+			Timestamp string         `json:"timestamp"`
+			Source    string         `json:"source"`
+			Message   string         `json:"message"`
+			LogLevel  *int           `json:"log_level"`
+			Data      map[string]any `json:"data"`
+		}
+		if json.Unmarshal([]byte(l), &line) != nil || line.Message != message || line.LogLevel == nil {
+			continue
+		}
+		m := map[string]any{}
+		for k, v := range line.Data {
+			m[k] = v
+		}
+		m["message"], m["source"], m["timestamp"], m["log_level"] = line.Message, line.Source, line.Timestamp, *line.LogLevel
+		out = append(out, m)
+	}
+	return out
+}
 
 // OpenFDs counts the proxy process's open file descriptors.
 func (r *Rig) OpenFDs() int {

@@ -63,9 +63,13 @@ type BackendsTLS struct {
 
 // Config is the whole ssh-proxy file.
 type Config struct {
-	Address                  string        `yaml:"address"`
-	HealthCheckAddress       string        `yaml:"health_check_address"`
-	LogLevel                 string        `yaml:"log_level"`
+	Address            string `yaml:"address"`
+	HealthCheckAddress string `yaml:"health_check_address"`
+	LogLevel           string `yaml:"log_level"`
+	// LogTimeFormat is lager's timestamp format: unix-epoch (default) or rfc3339.
+	LogTimeFormat string `yaml:"log_time_format"`
+	// DebugAddress serves pprof and /log-level (internal/debugserver); empty = none.
+	DebugAddress             string        `yaml:"debug_address"`
 	HostKeyFiles             []string      `yaml:"host_key_files"`
 	NextHostKeyFiles         []string      `yaml:"next_host_key_files"`
 	AllowedCiphers           []string      `yaml:"allowed_ciphers"`
@@ -73,8 +77,11 @@ type Config struct {
 	AllowedKeyExchanges      []string      `yaml:"allowed_key_exchanges"`
 	AllowedHostKeyAlgorithms []string      `yaml:"allowed_host_key_algorithms"`
 	IdleConnectionTimeout    time.Duration `yaml:"idle_connection_timeout"`
-	CommunicationTimeout     time.Duration `yaml:"communication_timeout"`
-	// HandshakeTimeout bounds the SSH handshake including authentication (default 30s).
+	// MaxConnectionDuration closes a session this long after it was established (0 = never).
+	MaxConnectionDuration time.Duration `yaml:"max_connection_duration"`
+	CommunicationTimeout  time.Duration `yaml:"communication_timeout"`
+	// HandshakeTimeout bounds the SSH handshake including authentication (OpenSSH
+	// LoginGraceTime, default 120s).
 	HandshakeTimeout         time.Duration `yaml:"handshake_timeout"`
 	ConnectToInstanceAddress bool          `yaml:"connect_to_instance_address"`
 	EnableCFAuth             bool          `yaml:"enable_cf_auth"`
@@ -88,6 +95,8 @@ type Config struct {
 	StaticTargets []StaticTarget `yaml:"static_targets"`
 	// Hardening: pre-auth limits, keepalive, PROXY protocol, drain, metrics, audit (hardening.go).
 	Hardening `yaml:",inline"`
+	// Loggregator: app log lines and the ssh-connections gauge (loggregator.go).
+	Loggregator Loggregator `yaml:"loggregator"`
 }
 
 // Default is the job spec's defaults.
@@ -95,11 +104,13 @@ func Default() Config {
 	return Config{
 		Address:              "0.0.0.0:2222",
 		LogLevel:             "info",
+		LogTimeFormat:        logging.TimeUnixEpoch,
 		CommunicationTimeout: 10 * time.Second,
-		HandshakeTimeout:     30 * time.Second,
+		HandshakeTimeout:     120 * time.Second,
 		EnableCFAuth:         true,
 		UAA:                  UAA{ClientID: "ssh-proxy"},
 		Hardening:            DefaultHardening(),
+		Loggregator:          DefaultLoggregator(),
 	}
 }
 
@@ -176,14 +187,21 @@ func (c *Config) Validate() []error {
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		add("log_level", "%v", err)
 	}
+	if _, err := logging.ParseTimeFormat(c.LogTimeFormat); err != nil {
+		add("log_time_format", "%v", err)
+	}
+	checkHostPort("debug_address", c.DebugAddress, true)
 
 	if len(c.HostKeyFiles) == 0 {
 		add("host_key_files", "at least one host key is required")
 	}
+	var hostKeys []ssh.Signer
 	for i, f := range c.HostKeyFiles {
-		if _, err := LoadSigners(f); err != nil {
+		s, err := LoadSigners(f)
+		if err != nil {
 			add(fmt.Sprintf("host_key_files[%d]", i), "%v", err)
 		}
+		hostKeys = append(hostKeys, s...)
 	}
 	for i, f := range c.NextHostKeyFiles {
 		if _, err := LoadSigners(f); err != nil {
@@ -191,18 +209,17 @@ func (c *Config) Validate() []error {
 		}
 	}
 
-	checkAlgos := func(key, what string, kind sshalgo.Kind, names []string) {
-		for _, n := range sshalgo.Unknown(kind, names) {
-			add(key, "unsupported %s %q", what, n)
-		}
+	algs, _, algErrs := c.resolveAlgorithms()
+	errs = append(errs, algErrs...)
+	if allowed := algs[sshalgo.HostKey]; allowed != nil && len(hostKeys) > 0 && !anyCanSign(hostKeys, allowed) {
+		add("allowed_host_key_algorithms", "none of the host keys (%s) can sign with any of %s", keyTypes(hostKeys), strings.Join(allowed, ", "))
 	}
-	checkAlgos("allowed_ciphers", "cipher", sshalgo.Cipher, c.AllowedCiphers)
-	checkAlgos("allowed_macs", "MAC", sshalgo.MAC, c.AllowedMACs)
-	checkAlgos("allowed_key_exchanges", "key exchange", sshalgo.KeyExchange, c.AllowedKeyExchanges)
-	checkAlgos("allowed_host_key_algorithms", "host key algorithm", sshalgo.HostKey, c.AllowedHostKeyAlgorithms)
 
 	if c.IdleConnectionTimeout < 0 {
 		add("idle_connection_timeout", "must not be negative")
+	}
+	if c.MaxConnectionDuration < 0 {
+		add("max_connection_duration", "must not be negative (0 = no limit)")
 	}
 	if c.CommunicationTimeout <= 0 {
 		add("communication_timeout", "must be positive")
@@ -211,9 +228,6 @@ func (c *Config) Validate() []error {
 		add("handshake_timeout", "must be positive")
 	}
 
-	if !c.EnableCFAuth && !c.EnableDiegoAuth && len(c.StaticTargets) == 0 {
-		add("enable_cf_auth", "no authentication is enabled (set enable_cf_auth or enable_diego_auth, or configure static_targets)")
-	}
 	if c.EnableDiegoAuth && c.DiegoCredentials == "" {
 		add("diego_credentials", "must be set when enable_diego_auth is true")
 	}
@@ -237,8 +251,8 @@ func (c *Config) Validate() []error {
 	}
 
 	// Only cf: and diego: logins look instances up in the BBS; a proxy serving nothing but
-	// static targets needs none.
-	if c.UsesBBS() || len(c.StaticTargets) == 0 {
+	// static targets, or with every login scheme off, needs none.
+	if c.UsesBBS() {
 		if c.BBS.Address == "" {
 			add("bbs.address", "must not be empty")
 		} else if p, err := url.Parse(c.BBS.Address); err != nil || p.Scheme != "https" || p.Host == "" {
@@ -264,8 +278,26 @@ func (c *Config) Validate() []error {
 		add("backends_tls.allow_plaintext_fallback", "only meaningful when backends_tls.enabled is true")
 	}
 	c.Hardening.validate(add)
+	c.Loggregator.validate(add)
 	errs = append(errs, ValidateStaticTargets(c.StaticTargets, c.EnableDiegoAuth)...)
 	return errs
+}
+
+func anyCanSign(keys []ssh.Signer, allowed []string) bool {
+	for _, k := range keys {
+		if _, algs, _ := sshalgo.RestrictSigner(k, allowed); len(algs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func keyTypes(keys []ssh.Signer) string {
+	t := make([]string, len(keys))
+	for i, k := range keys {
+		t[i] = k.PublicKey().Type()
+	}
+	return strings.Join(t, ", ")
 }
 
 // UsesBBS reports whether any enabled login scheme finds its instances through the BBS.
@@ -375,7 +407,61 @@ func LoadCertPool(files ...string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// SSHConfig returns the algorithm choices as x/crypto's Config (empty = library defaults).
+// algorithmKeys are the four allowed_* keys with the kind each lists.
+var algorithmKeys = []struct {
+	key  string
+	kind sshalgo.Kind
+	list func(*Config) []string
+}{
+	{"allowed_ciphers", sshalgo.Cipher, func(c *Config) []string { return c.AllowedCiphers }},
+	{"allowed_macs", sshalgo.MAC, func(c *Config) []string { return c.AllowedMACs }},
+	{"allowed_key_exchanges", sshalgo.KeyExchange, func(c *Config) []string { return c.AllowedKeyExchanges }},
+	{"allowed_host_key_algorithms", sshalgo.HostKey, func(c *Config) []string { return c.AllowedHostKeyAlgorithms }},
+}
+
+// resolveAlgorithms resolves the four lists (sshalgo.Resolve): the lists to configure by kind,
+// one warning per key that named something x/crypto does not implement, and one error per key
+// left with no usable name.
+func (c *Config) resolveAlgorithms() (map[sshalgo.Kind][]string, []string, []error) {
+	use := map[sshalgo.Kind][]string{}
+	var warnings []string
+	var errs []error
+	for _, a := range algorithmKeys {
+		names, dropped, err := sshalgo.Resolve(a.kind, a.list(c))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", a.key, err))
+			continue
+		}
+		if len(dropped) > 0 {
+			warnings = append(warnings, a.key+": "+sshalgo.Ignored(a.kind, dropped))
+		}
+		use[a.kind] = names
+	}
+	return use, warnings, errs
+}
+
+// Warnings lists what the proxy tolerates but an operator should fix: algorithm names it
+// ignores, and a configuration under which every login is refused. One line each, naming the
+// key. -check-config prints them (and still succeeds); the proxy logs them at start.
+func (c *Config) Warnings() []string {
+	_, warnings, _ := c.resolveAlgorithms()
+	if !c.EnableCFAuth && !c.EnableDiegoAuth && len(c.StaticTargets) == 0 {
+		warnings = append(warnings, "enable_cf_auth: no login scheme is enabled (enable_cf_auth and enable_diego_auth are false and there are no static_targets); every login is refused")
+	}
+	return warnings
+}
+
+// SSHConfig returns the ciphers, MACs and key exchanges to offer (sshalgo's defaults for an
+// empty list; unknown names dropped). The config must have passed Validate.
 func (c *Config) SSHConfig() ssh.Config {
-	return ssh.Config{Ciphers: c.AllowedCiphers, MACs: c.AllowedMACs, KeyExchanges: c.AllowedKeyExchanges}
+	use, _, _ := c.resolveAlgorithms()
+	return ssh.Config{Ciphers: use[sshalgo.Cipher], MACs: use[sshalgo.MAC], KeyExchanges: use[sshalgo.KeyExchange]}
+}
+
+// HostKeyAlgorithms returns the signature algorithms the host keys may be offered with
+// (sshalgo's defaults for an empty allowed_host_key_algorithms). The config must have passed
+// Validate.
+func (c *Config) HostKeyAlgorithms() []string {
+	use, _, _ := c.resolveAlgorithms()
+	return use[sshalgo.HostKey]
 }

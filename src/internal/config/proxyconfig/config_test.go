@@ -104,7 +104,7 @@ static_targets: []
 		Expect(cfg.Validate()).To(BeEmpty())
 		Expect(cfg.IdleConnectionTimeout).To(Equal(5 * time.Minute))
 		Expect(cfg.CommunicationTimeout).To(Equal(3 * time.Second))
-		Expect(cfg.HandshakeTimeout).To(Equal(30 * time.Second))
+		Expect(cfg.HandshakeTimeout).To(Equal(120 * time.Second))
 		Expect(cfg.BBS.ClientCertFile).To(Equal(crt))
 		tc, err := cfg.BackendTLS()
 		Expect(err).NotTo(HaveOccurred())
@@ -160,10 +160,10 @@ static_targets: []
 		bad := strings.NewReplacer(
 			"address: 127.0.0.1:2222", "address: nope",
 			edKey, notPEM,
-			"aes128-gcm@openssh.com", "foo",
+			"aes128-gcm@openssh.com, chacha20-poly1305@openssh.com", "foo",
 			"hmac-sha2-256-etm@openssh.com", "md7",
 			"client_key_file: "+keyF, "client_key_file: "+filepath.Join(dir, "missing"),
-			"log_level: debug", "log_level: loud",
+			"log_level: debug", "log_level: loud\nlog_time_format: iso8601\ndebug_address: localhost",
 			"diego_credentials: secret", "diego_credentials: \"\"",
 			"token_url: https://127.0.0.1:1/oauth/token", "token_url: ftp://x",
 		).Replace(good())
@@ -173,11 +173,13 @@ static_targets: []
 		Expect(lines).To(ContainElements(
 			HavePrefix("address: "),
 			Equal("host_key_files[1]: not a PEM private key"),
-			Equal(`allowed_ciphers: unsupported cipher "foo"`),
-			Equal(`allowed_macs: unsupported MAC "md7"`),
+			HavePrefix(`allowed_ciphers: no listed cipher is implemented ("foo")`),
+			HavePrefix(`allowed_macs: no listed MAC is implemented ("md7")`),
 			And(HavePrefix("bbs.client_key_file: "), ContainSubstring("no such file")),
 			And(HavePrefix("backends_tls.client_key_file: "), ContainSubstring("no such file")),
 			HavePrefix("log_level: "),
+			Equal(`log_time_format: unknown time format "iso8601" (want unix-epoch or rfc3339)`),
+			HavePrefix("debug_address: "),
 			HavePrefix("diego_credentials: "),
 			HavePrefix("uaa.token_url: "),
 		))
@@ -186,17 +188,82 @@ static_targets: []
 		}
 	})
 
-	It("requires host keys, BBS TLS and some authentication", func() {
-		cfg, err := proxyconfig.Parse([]byte("enable_cf_auth: false\nbackends_tls: {allow_plaintext_fallback: true}\n"))
+	It("defaults to lager's unix-epoch timestamps and no debug server, and accepts rfc3339", func() {
+		d := proxyconfig.Default()
+		Expect(d.LogTimeFormat).To(Equal("unix-epoch"))
+		Expect(d.DebugAddress).To(BeEmpty())
+		cfg, err := proxyconfig.Parse([]byte(strings.Replace(good(), "log_level: debug", "log_level: debug\nlog_time_format: rfc3339\ndebug_address: 127.0.0.1:17016", 1)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(cfg.LogTimeFormat).To(Equal("rfc3339"))
+		Expect(cfg.DebugAddress).To(Equal("127.0.0.1:17016"))
+	})
+
+	It("requires host keys and BBS TLS", func() {
+		cfg, err := proxyconfig.Parse([]byte("backends_tls: {allow_plaintext_fallback: true}\n"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(errorStrings(cfg.Validate())).To(ContainElements(
 			HavePrefix("host_key_files: "),
 			HavePrefix("bbs.address: "),
 			HavePrefix("bbs.ca_cert_file: "),
 			HavePrefix("bbs.client_cert_file: "),
-			HavePrefix("enable_cf_auth: "),
 			HavePrefix("backends_tls.allow_plaintext_fallback: "),
 		))
+	})
+
+	It("accepts every login scheme off (as upstream) with a warning, and needs no BBS then", func() {
+		cfg, err := proxyconfig.Parse([]byte(fmt.Sprintf("host_key_files: [%s]\nenable_cf_auth: false\nenable_diego_auth: false\n", edKey)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(cfg.Warnings()).To(ConsistOf(HavePrefix("enable_cf_auth: no login scheme is enabled")))
+	})
+
+	Describe("algorithm lists", func() {
+		parse := func(extra string) *proxyconfig.Config {
+			cfg, err := proxyconfig.Parse([]byte(fmt.Sprintf("host_key_files: [%s, %s]\nenable_cf_auth: false\n%s", rsaKey, edKey, extra)))
+			Expect(err).NotTo(HaveOccurred())
+			return cfg
+		}
+
+		It("uses the named defaults when unset: no SHA-1, no NIST-curve key exchange, ETM MACs only", func() {
+			cfg := parse("")
+			Expect(cfg.Validate()).To(BeEmpty())
+			Expect(cfg.Warnings()).To(HaveLen(1)) // only the "no login scheme" one
+			sc := cfg.SSHConfig()
+			Expect(sc.KeyExchanges).To(Equal([]string{"mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org", "diffie-hellman-group16-sha512"}))
+			Expect(sc.Ciphers).To(Equal([]string{"aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes256-ctr", "aes192-ctr", "aes128-ctr"}))
+			Expect(sc.MACs).To(Equal([]string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com"}))
+			Expect(cfg.HostKeyAlgorithms()).To(Equal([]string{"ssh-ed25519", "rsa-sha2-512", "rsa-sha2-256", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"}))
+		})
+
+		It("drops names x/crypto does not implement, with one warning line per key, and keeps the rest in order", func() {
+			cfg := parse("allowed_ciphers: [aes256-ctr, rot13-cbc, aes128-gcm@openssh.com, twofish-ctr]\n" +
+				"allowed_key_exchanges: [curve25519-sha256@libssh.org, sntrup761x25519-sha512@openssh.com]\nallowed_macs: [hmac-sha1]\n")
+			Expect(errorStrings(cfg.Validate())).NotTo(ContainElement(HavePrefix("allowed_")))
+			Expect(cfg.Warnings()).To(HaveExactElements(
+				`allowed_ciphers: ignoring ciphers not implemented by golang.org/x/crypto/ssh: "rot13-cbc", "twofish-ctr"`,
+				`allowed_key_exchanges: ignoring key exchange not implemented by golang.org/x/crypto/ssh: "sntrup761x25519-sha512@openssh.com"`,
+				HavePrefix("enable_cf_auth: no login scheme is enabled"),
+			))
+			sc := cfg.SSHConfig()
+			Expect(sc.Ciphers).To(Equal([]string{"aes256-ctr", "aes128-gcm@openssh.com"}))
+			Expect(sc.KeyExchanges).To(Equal([]string{"curve25519-sha256@libssh.org"}))
+			Expect(sc.MACs).To(Equal([]string{"hmac-sha1"}), "an insecure name the operator lists is theirs to choose")
+		})
+
+		It("is fatal when no host key can sign with the listed host key algorithms", func() {
+			cfg := parse("allowed_host_key_algorithms: [ecdsa-sha2-nistp256, made-up]\n")
+			Expect(errorStrings(cfg.Validate())).To(ConsistOf(
+				"allowed_host_key_algorithms: none of the host keys (ssh-rsa, ssh-ed25519) can sign with any of ecdsa-sha2-nistp256"))
+		})
+
+		It("is fatal only for a list with no usable name, naming the key", func() {
+			cfg := parse("allowed_host_key_algorithms: [ssh-foo]\nallowed_key_exchanges: [\"\"]\n")
+			Expect(errorStrings(cfg.Validate())).To(ConsistOf(
+				HavePrefix(`allowed_host_key_algorithms: no listed host key algorithm is implemented ("ssh-foo")`),
+				HavePrefix(`allowed_key_exchanges: no listed key exchange is implemented ("")`),
+			))
+		})
 	})
 
 	It("accepts an empty file as defaults (which then fail validation)", func() {

@@ -9,7 +9,7 @@ import (
 // is one line naming a key. File-path keys are cleared first so the fuzzer cannot make
 // validation read arbitrary files (a device like /dev/zero would never end).
 func FuzzParse(f *testing.F) {
-	f.Add([]byte("address: 127.0.0.1:2222\nmax_startups: '10:30:100'\n"))
+	f.Add([]byte("address: 127.0.0.1:2222\nmax_unauthenticated_connections: 10\n"))
 	f.Add([]byte("per_source_penalties: {enabled: true, min: 1m, max: 1s}\nkeepalive: {interval: 1s, count_max: 0}\n"))
 	f.Add([]byte("proxy_protocol: {enabled: true, allowed_cidrs: [10.0.0.0/8, '::1', x]}\n"))
 	f.Add([]byte("static_targets: [{name: a, instances: ['127.0.0.1:1']}]\nmetrics: {address: ':9'}\n"))

@@ -22,12 +22,17 @@ type Hardening struct {
 	MaxAuthTries int `yaml:"max_auth_tries"`
 	// MaxConnections caps all open client connections (authenticated or not). 0 = no cap.
 	MaxConnections int `yaml:"max_connections"`
-	// MaxStartups is OpenSSH's start:rate:full for unauthenticated connections.
-	MaxStartups                string             `yaml:"max_startups"`
-	PerSourcePenalties         PerSourcePenalties `yaml:"per_source_penalties"`
-	PerSourcePenaltyExemptList []string           `yaml:"per_source_penalty_exempt_list"`
-	Keepalive                  Keepalive          `yaml:"keepalive"`
-	ProxyProtocol              ProxyProtocol      `yaml:"proxy_protocol"`
+	// MaxUnauthenticatedConnections bounds the connections that have not authenticated yet:
+	// beyond it the one that made the least progress is closed, never the new arrival.
+	MaxUnauthenticatedConnections int                `yaml:"max_unauthenticated_connections"`
+	PerSourcePenalties            PerSourcePenalties `yaml:"per_source_penalties"`
+	PerSourcePenaltyExemptList    []string           `yaml:"per_source_penalty_exempt_list"`
+	// ClientAddressesPreserved says the connections' peer addresses are the clients' own (no
+	// load balancer or NAT in front rewrites them). Without it, per-source penalties apply only
+	// to addresses a PROXY protocol header announced.
+	ClientAddressesPreserved bool          `yaml:"client_addresses_preserved"`
+	Keepalive                Keepalive     `yaml:"keepalive"`
+	ProxyProtocol            ProxyProtocol `yaml:"proxy_protocol"`
 	// DrainTimeout is how long live sessions may continue after SIGTERM.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	Metrics      Metrics       `yaml:"metrics"`
@@ -35,15 +40,14 @@ type Hardening struct {
 	AuditLogFile string `yaml:"audit_log_file"`
 }
 
-// PerSourcePenalties is the `per_source_penalties:` section (OpenSSH PerSourcePenalties).
+// PerSourcePenalties is the `per_source_penalties:` section (OpenSSH PerSourcePenalties, for
+// refused credentials only).
 type PerSourcePenalties struct {
-	Enabled       bool          `yaml:"enabled"`
-	AuthFail      time.Duration `yaml:"authfail"`
-	NoAuth        time.Duration `yaml:"noauth"`
-	GraceExceeded time.Duration `yaml:"grace_exceeded"`
-	Min           time.Duration `yaml:"min"`
-	Max           time.Duration `yaml:"max"`
-	MaxSources    int           `yaml:"max_sources"`
+	Enabled    bool          `yaml:"enabled"`
+	AuthFail   time.Duration `yaml:"authfail"`
+	Min        time.Duration `yaml:"min"`
+	Max        time.Duration `yaml:"max"`
+	MaxSources int           `yaml:"max_sources"`
 	// Overflow is "permissive" (untracked sources are let in when the table is full) or
 	// "deny-all".
 	Overflow string `yaml:"overflow"`
@@ -68,18 +72,21 @@ type Metrics struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
-// DefaultHardening is the job spec's defaults.
+// DefaultMaxUnauthenticated is max_unauthenticated_connections' default.
+const DefaultMaxUnauthenticated = 1000
+
+// DefaultHardening is the job spec's defaults (the spec says why each is what it is).
 func DefaultHardening() Hardening {
 	return Hardening{
-		PreauthIdleTimeout: 20 * time.Second,
-		MaxAuthTries:       6,
-		MaxConnections:     10000,
-		MaxStartups:        "10:30:100",
-		PerSourcePenalties: PerSourcePenalties{Enabled: true, AuthFail: 5 * time.Second, NoAuth: time.Second,
-			GraceExceeded: 10 * time.Second, Min: 15 * time.Second, Max: 10 * time.Minute, MaxSources: 65536,
-			Overflow: "permissive"},
+		// A person pasting a `cf ssh-code` at a password prompt sends nothing meanwhile.
+		PreauthIdleTimeout:            90 * time.Second,
+		MaxAuthTries:                  6,
+		MaxConnections:                10000,
+		MaxUnauthenticatedConnections: DefaultMaxUnauthenticated,
+		PerSourcePenalties: PerSourcePenalties{Enabled: true, AuthFail: 5 * time.Second,
+			Min: 15 * time.Second, Max: 10 * time.Minute, MaxSources: 65536, Overflow: "permissive"},
 		// Loopback sources are the VM itself or a relay on it (behind which every client would
-		// share one address): penalising them locks everyone out.
+		// share one address): never a client's own address.
 		PerSourcePenaltyExemptList: []string{"127.0.0.0/8", "::1/128"},
 		Keepalive:                  Keepalive{Interval: 30 * time.Second, CountMax: 3},
 		DrainTimeout:               60 * time.Second,
@@ -96,14 +103,14 @@ func (h *Hardening) validate(add func(key, format string, args ...any)) {
 	if h.MaxConnections < 0 {
 		add("max_connections", "must not be negative (0 = no cap)")
 	}
-	if _, err := limits.ParseStartups(h.MaxStartups); err != nil {
-		add("max_startups", "%v", err)
+	if h.MaxUnauthenticatedConnections < 1 {
+		add("max_unauthenticated_connections", "must be at least 1")
 	}
 	p := h.PerSourcePenalties
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"authfail", p.AuthFail}, {"noauth", p.NoAuth}, {"grace_exceeded", p.GraceExceeded}, {"min", p.Min}, {"max", p.Max}} {
+	}{{"authfail", p.AuthFail}, {"min", p.Min}, {"max", p.Max}} {
 		if d.v < 0 {
 			add("per_source_penalties."+d.key, "must not be negative")
 		}
@@ -174,8 +181,8 @@ func (h *Hardening) validate(add func(key, format string, args ...any)) {
 // (call after Validate).
 func (h *Hardening) PenaltyConfig() limits.PenaltyConfig {
 	p := h.PerSourcePenalties
-	cfg := limits.PenaltyConfig{AuthFail: p.AuthFail, NoAuth: p.NoAuth, GraceExceeded: p.GraceExceeded,
-		Min: p.Min, Max: p.Max, MaxSources: p.MaxSources, DenyAllOnOverflow: p.Overflow == "deny-all"}
+	cfg := limits.PenaltyConfig{AuthFail: p.AuthFail, Min: p.Min, Max: p.Max, MaxSources: p.MaxSources,
+		DenyAllOnOverflow: p.Overflow == "deny-all"}
 	for _, s := range h.PerSourcePenaltyExemptList {
 		if pf, err := proxyproto.ParsePrefix(s); err == nil {
 			cfg.Exempt = append(cfg.Exempt, pf)

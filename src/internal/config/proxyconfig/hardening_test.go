@@ -19,7 +19,7 @@ var _ = Describe("hardening settings", func() {
 		Expect(err).NotTo(HaveOccurred())
 		var out []string
 		for _, e := range errorStrings(c.Validate()) {
-			for _, k := range []string{"preauth_idle_timeout", "max_auth_tries", "max_connections", "max_startups",
+			for _, k := range []string{"preauth_idle_timeout", "max_auth_tries", "max_connections", "max_unauthenticated_connections",
 				"per_source_penalt", "keepalive.", "proxy_protocol.", "drain_timeout", "metrics."} {
 				if len(e) >= len(k) && e[:len(k)] == k {
 					out = append(out, e)
@@ -32,9 +32,13 @@ var _ = Describe("hardening settings", func() {
 
 	It("has safe defaults that validate", func() {
 		d := proxyconfig.Default()
-		Expect(d.MaxStartups).To(Equal("10:30:100"))
+		Expect(d.HandshakeTimeout).To(Equal(120*time.Second), "OpenSSH's LoginGraceTime")
+		Expect(d.PreauthIdleTimeout).To(BeNumerically(">=", 60*time.Second), "a person pasting a code")
+		Expect(d.MaxUnauthenticatedConnections).To(Equal(proxyconfig.DefaultMaxUnauthenticated))
 		Expect(d.MaxAuthTries).To(Equal(6))
+		Expect(d.MaxConnectionDuration).To(BeZero())
 		Expect(d.PerSourcePenalties.Enabled).To(BeTrue())
+		Expect(d.ClientAddressesPreserved).To(BeFalse(), "penalties only where client addresses are known")
 		Expect(d.ProxyProtocol.Enabled).To(BeFalse())
 		Expect(d.Keepalive.Interval).To(Equal(30 * time.Second))
 		Expect(d.Metrics.Address).To(BeEmpty())
@@ -47,8 +51,10 @@ var _ = Describe("hardening settings", func() {
 preauth_idle_timeout: 7s
 max_auth_tries: 3
 max_connections: 50
-max_startups: "5:50:20"
-per_source_penalties: {enabled: true, authfail: 2s, noauth: 0s, grace_exceeded: 4s, min: 6s, max: 1m, max_sources: 9, overflow: deny-all}
+max_unauthenticated_connections: 20
+client_addresses_preserved: true
+max_connection_duration: 1h
+per_source_penalties: {enabled: true, authfail: 2s, min: 6s, max: 1m, max_sources: 9, overflow: deny-all}
 per_source_penalty_exempt_list: [10.0.0.0/8, 192.0.2.1]
 keepalive: {interval: 3s, count_max: 2}
 proxy_protocol: {enabled: true, allowed_cidrs: [10.1.0.0/16]}
@@ -59,6 +65,9 @@ audit_log_file: /tmp/audit.log
 		Expect(err).NotTo(HaveOccurred())
 		Expect(c.PreauthIdleTimeout).To(Equal(7 * time.Second))
 		Expect(c.MaxConnections).To(Equal(50))
+		Expect(c.MaxUnauthenticatedConnections).To(Equal(20))
+		Expect(c.ClientAddressesPreserved).To(BeTrue())
+		Expect(c.MaxConnectionDuration).To(Equal(time.Hour))
 		Expect(c.Keepalive).To(Equal(proxyconfig.Keepalive{Interval: 3 * time.Second, CountMax: 2}))
 		Expect(c.ProxyProtocol.AllowedCIDRs).To(Equal([]string{"10.1.0.0/16"}))
 		Expect(c.AuditLogFile).To(Equal("/tmp/audit.log"))
@@ -74,7 +83,7 @@ audit_log_file: /tmp/audit.log
 preauth_idle_timeout: -1s
 max_auth_tries: 0
 max_connections: -1
-max_startups: "100:30:10"
+max_unauthenticated_connections: 0
 per_source_penalties: {enabled: true, authfail: -1s, min: 20m, max: 10m, max_sources: 0, overflow: maybe}
 per_source_penalty_exempt_list: [10.0.0.0/8, nonsense]
 keepalive: {interval: 5s, count_max: 0}
@@ -86,7 +95,7 @@ metrics: {address: "nope", cert_file: /does/not/exist, key_file: /nor/this}
 			"preauth_idle_timeout: must not be negative",
 			"max_auth_tries: must be at least 1",
 			"max_connections: must not be negative",
-			"max_startups: \"100:30:10\": full must not be less than start",
+			"max_unauthenticated_connections: must be at least 1",
 			"per_source_penalties.authfail: must not be negative",
 			"per_source_penalties.min: must not exceed per_source_penalties.max",
 			"per_source_penalties.max_sources: must be at least 1",
@@ -101,6 +110,13 @@ metrics: {address: "nope", cert_file: /does/not/exist, key_file: /nor/this}
 		} {
 			Expect(errs).To(ContainElement(HavePrefix(want)), "want %q in %q", want, errs)
 		}
+		for _, gone := range []string{"max_startups: 10:30:100", "per_source_penalties: {noauth: 1s}", "per_source_penalties: {grace_exceeded: 1s}"} {
+			_, err := proxyconfig.Parse([]byte(gone))
+			Expect(err).To(MatchError(ContainSubstring("unknown key")), gone)
+		}
+		c, err := proxyconfig.Parse([]byte("max_connection_duration: -1s"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(errorStrings(c.Validate())).To(ContainElement("max_connection_duration: must not be negative (0 = no limit)"))
 		Expect(hardeningErrors("proxy_protocol: {allowed_cidrs: [10.0.0.0/8]}")).To(
 			ConsistOf("proxy_protocol.allowed_cidrs: only meaningful when proxy_protocol.enabled is true"))
 		Expect(hardeningErrors("proxy_protocol: {enabled: true, allowed_cidrs: [10.0.0.0/40]}")).To(

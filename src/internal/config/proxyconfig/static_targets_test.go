@@ -164,9 +164,10 @@ var _ = Describe("static targets in the config file", func() {
 		))
 	})
 
-	It("refuses a proxy with no login scheme at all", func() {
+	It("starts a proxy with no login scheme at all (as upstream), warning that every login is refused", func() {
 		cfg, err := proxyconfig.Parse([]byte(file("")))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(errorStrings(cfg.Validate())).To(ContainElement(ContainSubstring("configure static_targets")))
+		Expect(cfg.Validate()).To(BeEmpty())
+		Expect(cfg.Warnings()).To(ConsistOf(ContainSubstring("every login is refused")))
 	})
 })

@@ -43,6 +43,11 @@ type Config struct {
 	KeepaliveInterval           time.Duration `yaml:"keepalive_interval"`
 	KeepaliveCountMax           int           `yaml:"keepalive_count_max"`
 	LogLevel                    string        `yaml:"log_level"`
+	// GatewayPorts decides where -R listeners bind, with the values and meanings of OpenSSH's
+	// sshd_config GatewayPorts: "no" (loopback only, whatever the client asks), "yes" (all
+	// interfaces, whatever the client asks), "clientspecified" (the address the client asks
+	// for; "" and "*" mean all interfaces).
+	GatewayPorts string `yaml:"gateway_ports"`
 
 	// HostKeyPEM is the PEM host key given directly (diego-sshd's -hostKey). When set it wins
 	// over HostKeyFile. Not a YAML key.
@@ -56,8 +61,16 @@ func Default() Config {
 		KeepaliveInterval: 15 * time.Second,
 		KeepaliveCountMax: 3,
 		LogLevel:          "info",
+		GatewayPorts:      GatewayPortsNo,
 	}
 }
+
+// The values of GatewayPorts.
+const (
+	GatewayPortsNo              = "no"
+	GatewayPortsYes             = "yes"
+	GatewayPortsClientSpecified = "clientspecified"
+)
 
 // maxConfigBytes bounds what Load reads; a real file is a few KiB.
 const maxConfigBytes = 4 << 20
@@ -121,6 +134,7 @@ type Names struct {
 	Address, HostKey, AuthorizedKeys, AllowUnauthenticatedClients                 string
 	Ciphers, MACs, KeyExchanges, HostKeyAlgorithms                                string
 	IdleTimeout, KeepaliveInterval, KeepaliveCountMax, LogLevel, InheritDaemonEnv string
+	GatewayPorts                                                                  string
 }
 
 // YAMLNames names settings by their config-file keys.
@@ -130,7 +144,7 @@ var YAMLNames = Names{
 	Ciphers:                     "allowed_ciphers", MACs: "allowed_macs", KeyExchanges: "allowed_key_exchanges",
 	HostKeyAlgorithms: "allowed_host_key_algorithms", IdleTimeout: "idle_timeout",
 	KeepaliveInterval: "keepalive_interval", KeepaliveCountMax: "keepalive_count_max",
-	LogLevel: "log_level", InheritDaemonEnv: "inherit_daemon_env",
+	LogLevel: "log_level", InheritDaemonEnv: "inherit_daemon_env", GatewayPorts: "gateway_ports",
 }
 
 // Resolved is a validated Config turned into the objects the server needs.
@@ -139,6 +153,14 @@ type Resolved struct {
 	HostKey        ssh.Signer      // nil only when validation failed
 	AuthorizedKeys []ssh.PublicKey // parsed AuthorizedKeys
 	Ephemeral      bool            // HostKey was generated at start
+
+	// The algorithm lists to offer: sshalgo's defaults where the setting is empty, otherwise
+	// the names given that x/crypto implements.
+	Ciphers, MACs, KeyExchanges, HostKeyAlgorithms []string
+	// Warnings are tolerated problems (ignored algorithm names, a host key that cannot sign
+	// with the listed algorithms), one line each naming the setting. The daemon logs them at
+	// start; -check-config prints them and still succeeds.
+	Warnings []string
 }
 
 // Validate checks every setting, loads the host key (file or PEM; generates an ephemeral
@@ -161,6 +183,11 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		add(n.LogLevel, "%v", err)
 	}
+	switch c.GatewayPorts {
+	case GatewayPortsNo, GatewayPortsYes, GatewayPortsClientSpecified:
+	default:
+		add(n.GatewayPorts, "must be no, yes or clientspecified, got %q", c.GatewayPorts)
+	}
 	if c.IdleTimeout < 0 {
 		add(n.IdleTimeout, "must not be negative")
 	}
@@ -171,21 +198,24 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 		add(n.KeepaliveCountMax, "must be between 1 and 1000, got %d", c.KeepaliveCountMax)
 	}
 
-	checkAlgs := func(key string, kind sshalgo.Kind, list []string) {
-		for _, name := range sshalgo.Unknown(kind, list) {
-			if name == "" {
-				add(key, "empty algorithm name")
-			} else {
-				add(key, "unsupported algorithm %q", name)
-			}
+	// Names x/crypto does not implement are dropped with a warning, as diego-sshd (through
+	// x/crypto) ignored them: the daemon runs codependent with the app, so refusing to start
+	// would crash-loop the app. Only a list with no usable name at all is fatal.
+	resolve := func(key string, kind sshalgo.Kind, list []string) []string {
+		use, dropped, err := sshalgo.Resolve(kind, list)
+		if err != nil {
+			add(key, "%v", err)
+			return nil
 		}
+		if len(dropped) > 0 {
+			r.Warnings = append(r.Warnings, key+": "+sshalgo.Ignored(kind, dropped))
+		}
+		return use
 	}
-	checkAlgs(n.Ciphers, sshalgo.Cipher, c.AllowedCiphers)
-	checkAlgs(n.MACs, sshalgo.MAC, c.AllowedMACs)
-	checkAlgs(n.KeyExchanges, sshalgo.KeyExchange, c.AllowedKeyExchanges)
-	before := len(probs)
-	checkAlgs(n.HostKeyAlgorithms, sshalgo.HostKey, c.AllowedHostKeyAlgorithms)
-	hostKeyAlgsOK := len(probs) == before
+	r.Ciphers = resolve(n.Ciphers, sshalgo.Cipher, c.AllowedCiphers)
+	r.MACs = resolve(n.MACs, sshalgo.MAC, c.AllowedMACs)
+	r.KeyExchanges = resolve(n.KeyExchanges, sshalgo.KeyExchange, c.AllowedKeyExchanges)
+	r.HostKeyAlgorithms = resolve(n.HostKeyAlgorithms, sshalgo.HostKey, c.AllowedHostKeyAlgorithms)
 
 	for i, line := range c.AuthorizedKeys {
 		if strings.TrimSpace(line) == "" {
@@ -207,20 +237,20 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 		add(n.AuthorizedKeys, "at least one authorized key is required unless %s is set", n.AllowUnauthenticatedClients)
 	}
 
-	signer, ephemeral, err := c.hostKey()
+	signer, ephemeral, err := c.hostKey(r.HostKeyAlgorithms)
 	if err != nil {
 		add(n.HostKey, "%v", err)
-	} else {
+	} else if r.HostKeyAlgorithms != nil {
 		r.Ephemeral = ephemeral
-		if len(c.AllowedHostKeyAlgorithms) > 0 && hostKeyAlgsOK {
-			restricted, err := restrictHostKey(signer, c.AllowedHostKeyAlgorithms)
-			if err != nil {
-				add(n.HostKeyAlgorithms, "%v", err)
-			} else {
-				signer = restricted
+		restricted, warning, err := restrictHostKey(signer, r.HostKeyAlgorithms)
+		if err != nil {
+			add(n.HostKeyAlgorithms, "%v", err)
+		} else {
+			if warning != "" {
+				r.Warnings = append(r.Warnings, n.HostKeyAlgorithms+": "+warning)
 			}
+			r.HostKey = restricted
 		}
-		r.HostKey = signer
 	}
 	if len(probs) > 0 {
 		return nil, probs
@@ -228,7 +258,7 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 	return r, nil
 }
 
-func (c Config) hostKey() (ssh.Signer, bool, error) {
+func (c Config) hostKey(allowed []string) (ssh.Signer, bool, error) {
 	var pemBytes []byte
 	switch {
 	case c.HostKeyPEM != "":
@@ -240,7 +270,7 @@ func (c Config) hostKey() (ssh.Signer, bool, error) {
 		}
 		pemBytes = b
 	default:
-		priv, err := ephemeralKey(c.AllowedHostKeyAlgorithms)
+		priv, err := ephemeralKey(allowed)
 		if err != nil {
 			return nil, false, fmt.Errorf("cannot generate an ephemeral host key: %v", err)
 		}
@@ -285,35 +315,32 @@ func ephemeralKey(allowed []string) (crypto.Signer, error) {
 	return priv, err
 }
 
-// restrictHostKey limits the signature algorithms the host key is offered with.
-func restrictHostKey(s ssh.Signer, allowed []string) (ssh.Signer, error) {
-	as, ok := s.(ssh.AlgorithmSigner)
-	if !ok {
-		return nil, fmt.Errorf("host key type %s cannot be restricted", s.PublicKey().Type())
+// restrictHostKey limits the signature algorithms the host key is offered with to allowed. A
+// key that can sign with none of them falls back to sshalgo's defaults with a warning (the
+// daemon must not crash-loop its app over a list that names usable algorithms, just none for
+// this key); only a key that cannot sign with those either is an error.
+func restrictHostKey(s ssh.Signer, allowed []string) (ssh.Signer, string, error) {
+	restricted, algs, err := sshalgo.RestrictSigner(s, allowed)
+	if err != nil || len(algs) > 0 {
+		return restricted, "", err
 	}
-	var usable []string
-	for _, a := range allowed {
-		if _, err := ssh.NewSignerWithAlgorithms(as, []string{a}); err == nil {
-			usable = append(usable, a)
-		}
+	restricted, algs, err = sshalgo.RestrictSigner(s, sshalgo.Default(sshalgo.HostKey))
+	if err != nil {
+		return nil, "", err
 	}
-	if len(usable) == 0 {
-		return nil, fmt.Errorf("none of the listed algorithms can be used with the %s host key", s.PublicKey().Type())
+	if len(algs) == 0 {
+		return nil, "", fmt.Errorf("the %s host key cannot sign with any of the listed algorithms or the defaults (%s)",
+			s.PublicKey().Type(), strings.Join(sshalgo.Default(sshalgo.HostKey), ", "))
 	}
-	return ssh.NewSignerWithAlgorithms(as, usable)
+	return restricted, fmt.Sprintf("the %s host key cannot sign with any listed algorithm; offering it with %s instead",
+		s.PublicKey().Type(), strings.Join(algs, ", ")), nil
 }
 
-// SSHConfig fills the algorithm lists of an ssh.Config; empty lists keep the library defaults.
+// SSHConfig fills the algorithm lists of an ssh.Config with the resolved lists.
 func (r *Resolved) SSHConfig(dst *ssh.Config) {
-	if len(r.AllowedCiphers) > 0 {
-		dst.Ciphers = slices.Clone(r.AllowedCiphers)
-	}
-	if len(r.AllowedMACs) > 0 {
-		dst.MACs = slices.Clone(r.AllowedMACs)
-	}
-	if len(r.AllowedKeyExchanges) > 0 {
-		dst.KeyExchanges = slices.Clone(r.AllowedKeyExchanges)
-	}
+	dst.Ciphers = slices.Clone(r.Ciphers)
+	dst.MACs = slices.Clone(r.MACs)
+	dst.KeyExchanges = slices.Clone(r.KeyExchanges)
 }
 
 // SplitList splits a diego-sshd comma list ("a,b,c"); empty input is an empty list.
