@@ -229,8 +229,10 @@ func describeDialError(err error) string {
 		return "timed out connecting (TLS handshake or WebSocket upgrade)"
 	case errors.As(err, &dnsErr):
 		return "cannot resolve " + dnsErr.Name + ": " + dnsErr.Err
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "cannot connect: " + opErr.Err.Error()
 	case errors.As(err, &opErr):
-		return opErr.Op + " " + opErr.Err.Error()
+		return opErr.Op + ": " + opErr.Err.Error()
 	}
 	return err.Error()
 }
