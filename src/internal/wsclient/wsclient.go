@@ -230,6 +230,10 @@ func describeDialError(err error) string {
 	case errors.As(err, &dnsErr):
 		return "cannot resolve " + dnsErr.Name + ": " + dnsErr.Err
 	case errors.As(err, &opErr) && opErr.Op == "dial":
+		var sysErr *os.SyscallError
+		if errors.As(opErr.Err, &sysErr) {
+			return "cannot connect: " + sysErr.Err.Error()
+		}
 		return "cannot connect: " + opErr.Err.Error()
 	case errors.As(err, &opErr):
 		return opErr.Op + ": " + opErr.Err.Error()
