@@ -142,6 +142,30 @@ var _ = Describe("Listener", func() {
 		Expect(wc.RemoteAddr().String()).To(Equal(wc.Peer().String()))
 	})
 
+	It("ends a blocked read at its deadline, closing the connection (the server's grace time relies on it)", func() {
+		r := newRig(nil)
+		client := r.dial(nil)
+		server := r.accept()
+		clientErr := make(chan error, 1)
+		go func() { _, _, err := client.Read(context.Background()); clientErr <- err }()
+		Expect(server.SetReadDeadline(time.Now().Add(200 * time.Millisecond))).To(Succeed())
+		start := time.Now()
+		_, err := server.Read(make([]byte, 8))
+		Expect(err).To(HaveOccurred())
+		Expect(time.Since(start)).To(BeNumerically("<", 5*time.Second))
+		Eventually(clientErr, 10*time.Second).Should(Receive(HaveOccurred()), "the client sees the connection end")
+		// A deadline cleared before it fires leaves the connection usable.
+		client2 := r.dial(nil)
+		server2 := r.accept()
+		Expect(server2.SetDeadline(time.Now().Add(100 * time.Millisecond))).To(Succeed())
+		Expect(server2.SetDeadline(time.Time{})).To(Succeed())
+		time.Sleep(300 * time.Millisecond)
+		Expect(client2.Write(context.Background(), websocket.MessageBinary, []byte("ok"))).To(Succeed())
+		n, err := server2.Read(make([]byte, 8))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(n).To(Equal(2))
+	})
+
 	It("answers plain HTTP, wrong paths and wrong methods with clear errors", func() {
 		r := newRig(nil)
 		hc := r.httpClient()
