@@ -230,7 +230,7 @@ func serve(args []string) error {
 		return err
 	}
 	// Tagged as Cloud Controller tags a web process, so its log lines land in the app's stream.
-	bbsStub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: st.ProcessGUID, Routes: map[string][]byte{bbs.DiegoSSHRouteKey: route},
+	bbsStub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: st.ProcessGUID, Instances: 1, Routes: map[string][]byte{bbs.DiegoSSHRouteKey: route},
 		LogGUID: st.AppGUID, MetricTags: map[string]bbs.MetricTagValue{
 			"source_id": {Static: st.AppGUID}, "app_id": {Static: st.AppGUID}, "app_name": {Static: "local-app"},
 			"process_type": {Static: "web"}, "instance_id": {Dynamic: bbs.MetricTagIndex},

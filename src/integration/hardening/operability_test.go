@@ -156,6 +156,12 @@ var _ = Describe("failures around the proxy", func() {
 		Expect(r.code).NotTo(Equal(0))
 		Expect(r.stderr).To(ContainSubstring("ssh-proxy: " + reason))
 	}
+	// A permitted user whose instance cannot be reached sees the reason on the channel open.
+	channelRefusedWith := func(r result, reason string) {
+		GinkgoHelper()
+		Expect(r.code).NotTo(Equal(0))
+		Expect(r.stderr).To(ContainSubstring("open failed: connect failed: " + reason))
+	}
 
 	// communication_timeout is 3s and the grace time 25s: a refusal with a reason can only
 	// come from the communication timeout (at the grace time the client gets no reason).
@@ -171,7 +177,7 @@ var _ = Describe("failures around the proxy", func() {
 
 	It("refuses with a reason when the BBS hangs", func() {
 		e.bbs.SetMode(bbsstub.Hang)
-		refusedWith(e.ssh("127.0.0.1", e.code(), "true"), "BBS unavailable")
+		channelRefusedWith(e.ssh("127.0.0.1", e.code(), "true"), "BBS unavailable")
 	})
 
 	It("ends the client's session when the sshd is killed mid-session, and stays healthy", func() {
@@ -184,7 +190,7 @@ var _ = Describe("failures around the proxy", func() {
 		Expect(s.ExitCode()).NotTo(Equal(0))
 		Expect(e.healthStatus()).To(Equal(http.StatusOK))
 		Eventually(func() int { return len(e.logLines("ssh-proxy.session-ended")) }, 10*time.Second).Should(Equal(1))
-		refusedWith(e.ssh("127.0.0.1", e.code(), "true"), "cannot reach the SSH daemon in the app instance")
+		channelRefusedWith(e.ssh("127.0.0.1", e.code(), "true"), "cannot reach the instance's sshd")
 		Expect(e.proxy).NotTo(gexec.Exit())
 		Expect(metric(e.scrape(), "ssh_proxy_sessions_current")).To(Equal(0.0))
 	})

@@ -44,6 +44,8 @@ type env struct {
 
 	proxy     *gexec.Session
 	proxyPort int
+	// startOpts are what a refusal case starts the proxy with (its setup may add to them).
+	startOpts proxyOpts
 }
 
 var (
@@ -83,13 +85,21 @@ type proxyOpts struct {
 	diegoCredentials string
 	// loggregator sends to the rig's ingress stand-in; metrics opens the metrics endpoint.
 	loggregator, metrics bool
+	// auditLog writes the audit log (rig.AuditFile).
+	auditLog bool
+	// disableCF turns cf authentication off; ccPath is appended to cc.internal_url.
+	disableCF bool
+	ccPath    string
+	// extra is appended to the config file.
+	extra string
 }
 
 func (e *env) writeConfig(o proxyOpts) string {
 	file := e.rig.WriteConfig(proxyrig.ProxyConfig{
 		CommunicationTimeout: "5s", BackendsTLS: o.backendsTLS,
 		NextHostKeyPEM: o.nextHostKeyPEM, DiegoCredentials: o.diegoCredentials,
-		Loggregator: o.loggregator, Metrics: o.metrics,
+		Loggregator: o.loggregator, Metrics: o.metrics, AuditLog: o.auditLog,
+		DisableCFAuth: o.disableCF, CCPath: o.ccPath, Extra: o.extra,
 	})
 	e.proxyPort = e.rig.ProxyPort
 	return file

@@ -63,9 +63,13 @@ var _ = Describe("ssh-proxy with Loggregator", func() {
 	It("writes nothing into the app's stream for refused logins", func() {
 		r := e.ssh("not-a-code", nil, "true")
 		Expect(r.code).NotTo(Equal(0))
+		// Permitted, but the instance crashed: authentication succeeds, the session is refused.
 		e.setRunning("CRASHED")
-		Expect(e.ssh(e.code(), nil, "true").code).NotTo(Equal(0))
+		r = e.ssh(e.code(), nil, "true")
+		Expect(r.code).NotTo(Equal(0))
+		Expect(r.stderr).To(ContainSubstring("open failed: connect failed: instance 0 is CRASHED"))
 		Consistently(func() []*loggregator_v2.Envelope { return ingress.Logs("") }, 2*time.Second).Should(BeEmpty())
+		Expect(metricsPage(e)).To(ContainSubstring(`ssh_proxy_refusals_total{reason="instance"} 1`))
 	})
 
 	It("writes the same lines for diego:<process-guid>/<index> logins", func() {

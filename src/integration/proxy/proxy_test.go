@@ -15,8 +15,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/bbs"
-	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
-	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
 )
 
@@ -144,48 +142,12 @@ var _ = Describe("ssh-proxy with cf authentication", func() {
 			refusedWith(e.ssh(code, nil, "true"), "invalid or expired one-time code")
 		})
 
-		It("refuses when the Cloud Controller answers 400 CF-InvalidRequest (SSH disabled)", func() {
-			e.cc.AddApp(appGUID, processGUID, 2, false)
-			refusedWith(e.ssh(e.code(), nil, "true"), "SSH is disabled for this app, its space or the platform")
-		})
-
-		It("refuses when the Cloud Controller answers 404 CF-AppNotFound (unknown app)", func() {
-			e.cc.RemoveApp(appGUID)
-			refusedWith(e.ssh(e.code(), nil, "true"), "no such app (check the app guid)")
-		})
-
-		It("refuses when the Cloud Controller is down", func() {
-			e.cc.SetMode(ccstub.ServerError)
-			refusedWith(e.ssh(e.code(), nil, "true"), "Cloud Controller unavailable")
-		})
-
-		It("refuses when UAA is down", func() {
-			code := e.code()
-			e.uaa.SetMode(uaastub.Down)
-			refusedWith(e.ssh(code, nil, "true"), "UAA unavailable")
-		})
-
-		It("refuses when the BBS is down", func() {
-			e.bbs.SetMode(bbsstub.Down)
-			refusedWith(e.ssh(e.code(), nil, "true"), "BBS unavailable")
-		})
-
-		It("refuses when no instance is running", func() {
+		// Every other reason, each through the cf CLI's client and OpenSSH: refusals_test.go.
+		It("reports an instance problem on the channel open, after authentication", func() {
 			e.setRunning(bbs.StateCrashed)
-			refusedWith(e.ssh(e.code(), nil, "true"), "instance not running")
-		})
-
-		It("refuses when the sshd in the instance is down", func() {
-			e.sshd.Kill().Wait(10 * time.Second)
-			refusedWith(e.ssh(e.code(), nil, "true"), "cannot reach the SSH daemon in the app instance")
-		})
-
-		It("refuses when the instance's host key does not match the route", func() {
-			other, _ := ed25519Key()
-			e.setRoute(func(r map[string]any) {
-				r["host_256_fingerprint"] = ssh256(other)
-			})
-			refusedWith(e.ssh(e.code(), nil, "true"), "app instance host key does not match its fingerprint")
+			r := e.ssh(e.code(), nil, "true")
+			Expect(r.code).To(Equal(255))
+			Expect(r.stderr).To(ContainSubstring("channel 0: open failed: connect failed: instance 0 is CRASHED"), r.stderr)
 		})
 
 		It("refuses a user name it cannot parse", func() {
@@ -234,7 +196,8 @@ var _ = Describe("ssh-proxy with backends TLS", func() {
 	It("refuses, without falling back to plaintext, when TLS fails", func() {
 		e.startTLSFront("some-other-instance")
 		e.startProxy(proxyOpts{backendsTLS: true})
-		refusedWith(e.ssh(e.code(), nil, "true"), "TLS to the app instance failed")
+		r := e.ssh(e.code(), nil, "true")
+		Expect(r.stderr).To(ContainSubstring("open failed: connect failed: TLS to the instance failed"), r.stderr)
 	})
 })
 

@@ -21,12 +21,11 @@ import (
 
 	loggregator "code.cloudfoundry.org/go-loggregator/v10"
 	"code.cloudfoundry.org/go-loggregator/v10/rpc/loggregator_v2"
-	"golang.org/x/crypto/ssh"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/metrics"
-	"github.com/app-ssh/app-ssh/internal/target"
 )
 
 // What the envelopes carry, as diego-ssh's ssh-proxy sends them.
@@ -125,13 +124,16 @@ func New(cfg Config) (*Emitter, error) {
 }
 
 // SessionStarted records a session that reached an instance, from the client at clientAddr
-// with the permissions the login granted. When the permissions name an app log stream it
-// writes the access line there. The returned func records the end of the session.
-func (e *Emitter) SessionStarted(perms *ssh.Permissions, clientAddr string) (ended func()) {
+// with the login's grant. When the grant names an app log stream it writes the access line
+// there. The returned func records the end of the session.
+func (e *Emitter) SessionStarted(grant *login.Grant, clientAddr string) (ended func()) {
 	if e == nil {
 		return func() {}
 	}
-	tags := target.LogTagsOf(perms)
+	var tags map[string]string
+	if grant != nil && grant.LogTags["source_id"] != "" {
+		tags = grant.LogTags
+	}
 	e.conns.Add(1)
 	e.gaugeChanged()
 	if tags != nil {

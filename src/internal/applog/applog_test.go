@@ -11,11 +11,10 @@ import (
 	"code.cloudfoundry.org/go-loggregator/v10/rpc/loggregator_v2"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/applog"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/metrics"
-	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 	"github.com/app-ssh/app-ssh/internal/testenv/ingressstub"
 )
@@ -57,7 +56,7 @@ var _ = Describe("Emitter", func() {
 		emitter *applog.Emitter
 		m       *metrics.Metrics
 		logs    *syncBuffer
-		perms   *ssh.Permissions
+		perms   *login.Grant
 		cfg     applog.Config
 	)
 
@@ -85,8 +84,7 @@ var _ = Describe("Emitter", func() {
 		cfg = applog.Config{Address: agent.Addr(), TLS: tlsCfg, SourceID: "ssh_proxy", InstanceID: "vm-1",
 			Metrics: m, Logger: slog.New(slog.NewJSONHandler(logs, nil)), ReportInterval: 100 * time.Millisecond,
 			GaugeInterval: time.Hour}
-		perms = &ssh.Permissions{Extensions: map[string]string{}}
-		target.SetLogTags(perms, map[string]string{"source_id": "app-guid", "instance_id": "2", "app_name": "myapp"})
+		perms = &login.Grant{LogTags: map[string]string{"source_id": "app-guid", "instance_id": "2", "app_name": "myapp"}}
 	})
 
 	start := func() {
@@ -123,7 +121,7 @@ var _ = Describe("Emitter", func() {
 
 	It("writes nothing into any app stream for a session without an app identity, but counts it", func() {
 		start()
-		ended := emitter.SessionStarted(&ssh.Permissions{Extensions: map[string]string{}}, "10.0.0.9:1")
+		ended := emitter.SessionStarted(&login.Grant{}, "10.0.0.9:1")
 		Eventually(func() []float64 { return agent.Gauges(applog.GaugeName) }, 10*time.Second).Should(ContainElement(1.0))
 		ended()
 		Eventually(func() []float64 { return agent.Gauges(applog.GaugeName) }, 10*time.Second).Should(HaveExactElements(1.0, 0.0))

@@ -44,6 +44,9 @@ func Open(path string) (*Log, error) {
 	return &Log{w: f, c: f}, nil
 }
 
+// New writes to w (tests).
+func New(w io.Writer) *Log { return &Log{w: w} }
+
 // Close closes the file.
 func (l *Log) Close() error {
 	if l == nil || l.c == nil {
@@ -92,6 +95,8 @@ type record struct {
 	ExecCommands    []string       `json:"exec_commands,omitempty"`
 	DroppedCommands int            `json:"exec_commands_not_recorded,omitempty"`
 	EndReason       string         `json:"end_reason,omitempty"`
+	ReasonCode      string         `json:"reason_code,omitempty"`
+	Reason          string         `json:"reason,omitempty"`
 }
 
 // Start writes the session-start event and returns the session to record into.
@@ -99,6 +104,13 @@ func (l *Log) Start(id Identity, sessionID string) *Session {
 	s := &Session{log: l, id: id, start: time.Now(), channels: map[string]int{}}
 	l.write(record{Time: s.start.UTC().Format(time.RFC3339Nano), Event: "session-start", Session: sessionID, Identity: id})
 	return s
+}
+
+// Refused writes a session-refused event: the user was permitted but no session was relayed
+// (the instance could not be reached; every channel open was rejected with reason).
+func (l *Log) Refused(id Identity, sessionID, code, reason string) {
+	l.write(record{Time: time.Now().UTC().Format(time.RFC3339Nano), Event: "session-refused", Session: sessionID,
+		Identity: id, ReasonCode: code, Reason: reason})
 }
 
 // Channel records a relayed channel of type t.

@@ -110,7 +110,9 @@ type ActualLRP struct {
 // rootfs, instances, env, actions, ...) is skipped.
 type DesiredLRP struct {
 	ProcessGUID string
-	Routes      map[string][]byte
+	// Instances is how many instances are desired (indexes 0..Instances-1).
+	Instances int32
+	Routes    map[string][]byte
 	// LogGUID is the app's log stream (Cloud Controller sets the app guid).
 	LogGUID string
 	// MetricTags are the tags Diego puts on the app's logs and metrics.
@@ -323,6 +325,7 @@ func (a ActualLRP) MarshalProto() []byte {
 func (d DesiredLRP) MarshalProto() []byte {
 	var b []byte
 	b = appendString(b, 1, d.ProcessGUID)
+	b = appendVarint(b, 4, i32(d.Instances))
 	if d.Routes != nil {
 		keys := make([]string, 0, len(d.Routes))
 		for k := range d.Routes {
@@ -541,6 +544,8 @@ func decodeDesiredLRP(b []byte) (*DesiredLRP, error) {
 		switch {
 		case f.num == 1 && f.isBytes():
 			d.ProcessGUID = string(f.raw)
+		case f.num == 4 && f.typ == protowire.VarintType:
+			d.Instances = int32(f.v)
 		case f.num == 15 && f.isBytes(): // ProtoRoutes
 			return walk(f.raw, func(g field) error {
 				if g.num != 1 || !g.isBytes() {

@@ -14,7 +14,7 @@ const DiegoSSHRouteKey = "diego-ssh"
 var ErrNoSSHRoute = errors.New("desired LRP has no diego-ssh route")
 
 // SSHRoute is the JSON the Cloud Controller stores under routes["diego-ssh"] (diego-ssh's
-// routes.SSHRoute). PrivateKey and Password are secrets: never log them.
+// routes.SSHRoute): the one model of that route in app-ssh. PrivateKey and Password are secrets: never log them.
 type SSHRoute struct {
 	ContainerPort      uint32 `json:"container_port"`
 	HostFingerprint    string `json:"host_fingerprint,omitempty"`
@@ -39,4 +39,13 @@ func (d *DesiredLRP) SSHRoute() (SSHRoute, error) {
 		return SSHRoute{}, fmt.Errorf("diego-ssh route has no container_port")
 	}
 	return r, nil
+}
+
+// Fingerprint is the pinned host-key fingerprint: host_256_fingerprint when present,
+// otherwise host_fingerprint.
+func (r SSHRoute) Fingerprint() string {
+	if r.Host256Fingerprint != "" {
+		return r.Host256Fingerprint
+	}
+	return r.HostFingerprint
 }

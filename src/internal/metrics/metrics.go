@@ -27,6 +27,9 @@ const (
 	RefusedAuth           = "authentication"
 	RefusedMaxAuthTries   = "max_auth_tries"
 	RefusedDraining       = "draining"
+	// RefusedInstance: the user was permitted but the instance could not be reached (each
+	// channel open was rejected with the reason).
+	RefusedInstance = "instance"
 )
 
 // Auth methods and results (label values of ssh_proxy_auth_attempts_total).

@@ -13,28 +13,28 @@ import (
 	"time"
 
 	"github.com/app-ssh/app-ssh/internal/applog"
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/cc"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
 	"github.com/app-ssh/app-ssh/internal/debugserver"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/uaa"
 	"github.com/app-ssh/app-ssh/internal/version"
 )
 
-// ccAnswers translates the Cloud Controller client's refusals into auth's.
-var ccAnswers = []struct{ cc, auth error }{
-	{cc.ErrForbidden, auth.ErrNotPermitted},
-	{cc.ErrNotFound, auth.ErrNoSuchApp},
-	{cc.ErrSSHDisabled, auth.ErrSSHDisabled},
-	{cc.ErrUnauthenticated, auth.ErrTokenRejected},
-	{cc.ErrRefused, auth.ErrCCMisconfigured},
+// ccAnswers translates the Cloud Controller client's refusals into login's.
+var ccAnswers = []struct{ cc, login error }{
+	{cc.ErrForbidden, login.ErrNotPermitted},
+	{cc.ErrNotFound, login.ErrNoSuchApp},
+	{cc.ErrSSHDisabled, login.ErrSSHDisabled},
+	{cc.ErrUnauthenticated, login.ErrTokenRejected},
+	{cc.ErrRefused, login.ErrCCMisconfigured},
 }
 
-// ccAccess adapts cc.Client to auth.AccessChecker.
+// ccAccess adapts cc.Client to login.AccessChecker.
 type ccAccess struct{ c *cc.Client }
 
 func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index int) (string, error) {
@@ -42,7 +42,7 @@ func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index in
 	if err != nil {
 		for _, m := range ccAnswers {
 			if errors.Is(err, m.cc) {
-				return "", fmt.Errorf("%w: %w", m.auth, err)
+				return "", fmt.Errorf("%w: %w", m.login, err)
 			}
 		}
 		return "", err
@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error
 		logger.Warn("ssh-proxy.config-warning", "warning", w)
 	}
 
-	authn := &auth.Authenticator{}
+	logins := &login.Login{DialTimeout: cfg.CommunicationTimeout, Logger: logger}
 	if cfg.EnableCFAuth {
 		uc, err := uaa.NewClient(uaa.Config{TokenURL: cfg.UAA.TokenURL, ClientID: cfg.UAA.ClientID,
 			ClientSecret: cfg.UAA.ClientSecret, TLS: cfg.UAATLS, Timeout: cfg.CommunicationTimeout})
@@ -92,13 +92,11 @@ func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error
 			return err
 		}
 		defer ccc.Close()
-		authn.CF = &auth.CF{UAA: uc, CC: ccAccess{ccc}, Timeout: cfg.CommunicationTimeout}
+		logins.CF = &login.CF{UAA: uc, CC: ccAccess{ccc}, Timeout: cfg.CommunicationTimeout}
 	}
 	if cfg.EnableDiegoAuth {
-		authn.Diego = &auth.Diego{Credentials: []byte(cfg.DiegoCredentials)}
+		logins.Diego = &login.Diego{Credentials: []byte(cfg.DiegoCredentials)}
 	}
-
-	gate := &server.ProxyGate{Auth: authn, DialTimeout: cfg.CommunicationTimeout, Logger: logger}
 	if cfg.UsesBBS() {
 		bc, err := bbs.NewClient(bbs.Config{Address: cfg.BBS.Address, TLS: cfg.BBSTLS,
 			ServerName: cfg.BBS.ServerName, Timeout: cfg.CommunicationTimeout})
@@ -106,18 +104,17 @@ func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error
 			return err
 		}
 		defer bc.Close()
-		gate.Resolver = &target.BBSResolver{
+		logins.Resolver = &target.BBSResolver{
 			BBS: bc, ConnectToInstanceAddress: cfg.ConnectToInstanceAddress,
 			BackendTLS: cfg.BackendTLS, AllowPlaintextFallback: cfg.BackendsTLS.AllowPlaintextFallback,
 			Timeout: cfg.CommunicationTimeout,
 		}
 	}
 	if len(cfg.StaticTargets) > 0 {
-		keys, resolver, err := staticTargets(cfg)
+		logins.Static, err = staticTargets(cfg)
 		if err != nil {
 			return err
 		}
-		authn.Static, gate.Keys, gate.Static = keys, keys, resolver
 	}
 
 	scfg := server.Config{
@@ -137,7 +134,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error
 		}
 		defer em.Close(5 * time.Second)
 	}
-	srv, err := server.New(scfg, gate)
+	srv, err := server.New(scfg, logins)
 	if err != nil {
 		return err
 	}
@@ -162,27 +159,21 @@ func appLog(l proxyconfig.Loggregator, tlsCfg *tls.Config, sc *server.Config, lo
 	return em, nil
 }
 
-// staticTargets builds the public-key/password authenticator and the resolver for
-// static_targets. The diego credentials are accepted as a password only with enable_diego_auth.
-func staticTargets(cfg *proxyconfig.Resolved) (*auth.Static, *target.Static, error) {
+// staticTargets builds the static-target login scheme. The diego credentials are accepted as a
+// password only with enable_diego_auth.
+func staticTargets(cfg *proxyconfig.Resolved) (*login.Static, error) {
 	var creds []byte
 	if cfg.EnableDiegoAuth {
 		creds = []byte(cfg.DiegoCredentials)
 	}
-	authTargets := make([]auth.StaticTarget, 0, len(cfg.StaticTargets))
-	specs := make([]target.StaticSpec, 0, len(cfg.StaticTargets))
+	targets := make([]login.StaticTarget, 0, len(cfg.StaticTargets))
 	for _, t := range cfg.StaticTargets {
-		authTargets = append(authTargets, auth.StaticTarget{Name: t.Name, Instances: len(t.Instances), AuthorizedKeys: t.Keys})
-		specs = append(specs, target.StaticSpec{Name: t.Name, Addresses: t.Instances,
-			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: t.LoginKeyPEM})
+		targets = append(targets, login.StaticTarget{Name: t.Name, Addresses: t.Instances,
+			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: t.LoginKeyPEM, AuthorizedKeys: t.Keys})
 	}
-	a, err := auth.NewStatic(authTargets, creds)
+	s, err := login.NewStatic(targets, creds)
 	if err != nil {
-		return nil, nil, fmt.Errorf("static_targets: %w", err)
+		return nil, fmt.Errorf("static_targets: %w", err)
 	}
-	r, err := target.NewStatic(specs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("static_targets: %w", err)
-	}
-	return a, r, nil
+	return s, nil
 }

@@ -24,12 +24,14 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/cc"
 	"github.com/app-ssh/app-ssh/internal/config/proxyconfig"
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/server"
+	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/uaa"
 )
 
@@ -126,32 +128,32 @@ var _ = Describe("ccAccess", func() {
 	})
 
 	// What cloud_controller_ng's AppsSSHController answers, and what a wrong URL gets, each with
-	// the reason the user reads. Whether a reason is penalised is server.penalisable's test.
+	// the reason the user reads. Each reason's blame is declared with it (login's table).
 	DescribeTable("maps each Cloud Controller answer to its own reason, keeping the cause",
-		func(st int, b string, ccErr, authErr error, reason string) {
+		func(st int, b string, ccErr, authErr error, reason *login.Reason) {
 			answer(st, b)
 			_, err := access.SSHAccess(context.Background(), "token", "app", 0)
 			Expect(errors.Is(err, ccErr)).To(BeTrue(), "%v", err)
 			Expect(errors.Is(err, authErr)).To(BeTrue(), "%v", err)
-			cf := &auth.Authenticator{CF: &auth.CF{UAA: oneToken{}, CC: access}}
-			_, err = cf.Authenticate(context.Background(), "cf:app/0", []byte("code"))
-			Expect(auth.ReasonOf(err)).To(Equal(reason))
+			cf := &login.Login{CF: &login.CF{UAA: oneToken{}, CC: access}, Resolver: &target.BBSResolver{}}
+			_, err = cf.Password(context.Background(), "cf:app/0", []byte("code"))
+			Expect(login.RefusalOf(err).Reason).To(BeIdenticalTo(reason))
 		},
 		Entry("403 CF-NotAuthorized", 403, `{"code":10003,"error_code":"CF-NotAuthorized"}`,
-			cc.ErrForbidden, auth.ErrNotPermitted, auth.ReasonNotPermitted),
+			cc.ErrForbidden, login.ErrNotPermitted, login.ReasonNotPermitted),
 		Entry("404 CF-AppNotFound", 404, `{"code":100004,"error_code":"CF-AppNotFound"}`,
-			cc.ErrNotFound, auth.ErrNoSuchApp, auth.ReasonNoSuchApp),
+			cc.ErrNotFound, login.ErrNoSuchApp, login.ReasonNoSuchApp),
 		Entry("400 CF-InvalidRequest (SSH off for app, space or platform)", 400, `{"code":10004,"error_code":"CF-InvalidRequest"}`,
-			cc.ErrSSHDisabled, auth.ErrSSHDisabled, auth.ReasonSSHDisabled),
+			cc.ErrSSHDisabled, login.ErrSSHDisabled, login.ReasonSSHDisabled),
 		Entry("401 CF-InvalidAuthToken (CC rejects the token UAA issued)", 401, `{"code":1000,"error_code":"CF-InvalidAuthToken"}`,
-			cc.ErrUnauthenticated, auth.ErrTokenRejected, auth.ReasonTokenRejected),
+			cc.ErrUnauthenticated, login.ErrTokenRejected, login.ReasonTokenRejected),
 		Entry("400 from nginx on the mutual-TLS port 9023 (no client certificate)", 400,
 			`<html><head><title>400 No required SSL certificate was sent</title></head></html>`,
-			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+			cc.ErrRefused, login.ErrCCMisconfigured, login.ReasonCCMisconfigured),
 		Entry("404 without a CC error (a URL that does not route /internal/apps)", 404, `<html>404 Not Found</html>`,
-			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+			cc.ErrRefused, login.ErrCCMisconfigured, login.ReasonCCMisconfigured),
 		Entry("404 CF-NotFound (CC does not know the route)", 404, `{"code":10000,"error_code":"CF-NotFound"}`,
-			cc.ErrRefused, auth.ErrCCMisconfigured, auth.ReasonCCMisconfigured),
+			cc.ErrRefused, login.ErrCCMisconfigured, login.ReasonCCMisconfigured),
 	)
 
 	It("passes an unavailable Cloud Controller through, not as a refusal", func() {
@@ -159,7 +161,7 @@ var _ = Describe("ccAccess", func() {
 		_, err := access.SSHAccess(context.Background(), "token", "app", 3)
 		Expect(err).To(HaveOccurred())
 		for _, m := range ccAnswers {
-			Expect(errors.Is(err, m.auth)).To(BeFalse())
+			Expect(errors.Is(err, m.login)).To(BeFalse())
 		}
 		var ue *peer.UnavailableError
 		Expect(errors.As(err, &ue)).To(BeTrue())
@@ -178,44 +180,41 @@ var _ = Describe("staticTargets", func() {
 		cfg = resolvable()
 		cfg.StaticTargets = []proxyconfig.StaticTarget{{
 			Name: "db", Instances: []string{"127.0.0.1:1001", "127.0.0.1:1002"},
-			HostFingerprint: ssh.FingerprintSHA256(pub), PrivateKey: string(keyPEM), User: "admin",
+			HostFingerprint: fingerprint.SHA256Base64(pub), PrivateKey: string(keyPEM), User: "admin",
 			AuthorizedKeys: []string{string(ssh.MarshalAuthorizedKey(pub))},
 		}}
 	})
 
-	It("authorizes the target's keys and resolves its instances with the login key", func() {
-		a, r, err := staticTargets(mustResolve(cfg))
+	It("authorizes the target's keys and resolves its instances", func() {
+		st, err := staticTargets(mustResolve(cfg))
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.VerifiedKey("db/1", pub)
+		l := &login.Login{Static: st}
+		g, err := l.PublicKey(context.Background(), "db/1", pub)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.VerifiedKey("db/2", pub)
+		Expect(g.InstanceGUID).To(Equal("static:db/1"))
+		// Nothing listens there: the grant carries the refusal naming the instance's address.
+		Expect(g.Refusal).To(MatchError(ContainSubstring("127.0.0.1:1002")))
+		_, err = l.PublicKey(context.Background(), "db/2", pub)
 		Expect(err).To(HaveOccurred(), "db has two instances")
 		_, other := newKey()
-		_, err = a.VerifiedKey("db/0", other)
+		_, err = l.PublicKey(context.Background(), "db/0", other)
 		Expect(err).To(HaveOccurred())
-
-		t, err := r.Resolve("db", 1)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(t.Address).To(Equal("127.0.0.1:1002"))
-		Expect(t.Route.HostFingerprint).To(Equal(ssh.FingerprintSHA256(pub)))
-		Expect(t.Route.User).To(Equal("admin"))
-		Expect(t.Route.PrivateKey).To(Equal(string(keyPEM)))
 	})
 
 	It("accepts the diego credentials as a password only with enable_diego_auth", func() {
 		cfg.DiegoCredentials = "sekrit"
-		a, _, err := staticTargets(mustResolve(cfg))
+		st, err := staticTargets(mustResolve(cfg))
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.Password("db/0", []byte("sekrit"))
+		_, err = (&login.Login{Static: st}).Password(context.Background(), "db/0", []byte("sekrit"))
 		Expect(err).To(HaveOccurred())
 
 		r := mustResolve(cfg)
 		r.EnableDiegoAuth = true // (a real config also needs the BBS then)
-		a, _, err = staticTargets(r)
+		st, err = staticTargets(r)
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.Password("db/0", []byte("sekrit"))
+		_, err = (&login.Login{Static: st}).Password(context.Background(), "db/0", []byte("sekrit"))
 		Expect(err).NotTo(HaveOccurred())
-		_, err = a.Password("db/0", []byte("wrong"))
+		_, err = (&login.Login{Static: st}).Password(context.Background(), "db/0", []byte("wrong"))
 		Expect(err).To(HaveOccurred())
 	})
 })

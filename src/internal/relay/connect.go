@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/target"
 )
@@ -37,29 +36,76 @@ type Backend struct {
 // Close closes the backend connection.
 func (b *Backend) Close() error { return b.Conn.Close() }
 
-var errHostKeyMismatch = errors.New("host key does not match the pinned fingerprint")
+// What Connect reports (plain errors; the login words them for the user).
+var (
+	// ErrHostKeyMismatch: the sshd's host key does not match the pinned fingerprint.
+	ErrHostKeyMismatch = errors.New("host key does not match the pinned fingerprint")
+	// ErrBadTarget: the target pins no usable fingerprint or carries an unusable key.
+	ErrBadTarget = errors.New("target cannot be used")
+	// ErrAuthRefused: the sshd did not accept the proxy's credentials.
+	ErrAuthRefused = errors.New("the sshd refused the proxy's credentials")
+)
 
-// Connect dials t and completes the SSH handshake. Errors are *auth.Refusal with a reason fit
-// for the user. ctx bounds the whole connect (dial, TLS and SSH handshake).
+// DialError is a failed connect before the SSH handshake: TCP (TLS false) or the TLS
+// handshake (TLS true). Timeout says the deadline ran out.
+type DialError struct {
+	Address string
+	TLS     bool
+	Timeout bool
+	Err     error
+}
+
+func (e *DialError) Error() string {
+	what := "dial"
+	if e.TLS {
+		what = "tls handshake"
+	}
+	return fmt.Sprintf("%s %s: %v", what, e.Address, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// HandshakeError is a failed SSH handshake (other than the two sentinels above). Timeout says
+// the deadline ran out.
+type HandshakeError struct {
+	Address string
+	Timeout bool
+	Err     error
+}
+
+func (e *HandshakeError) Error() string {
+	return fmt.Sprintf("ssh handshake with %s: %v", e.Address, e.Err)
+}
+
+func (e *HandshakeError) Unwrap() error { return e.Err }
+
+func isTimeout(ctx context.Context, err error) bool {
+	var ne net.Error
+	return errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// Connect dials t and completes the SSH handshake. ctx bounds the whole connect (dial, TLS and
+// SSH handshake). Errors are ErrHostKeyMismatch, ErrBadTarget, ErrAuthRefused (wrapped),
+// *DialError or *HandshakeError.
 func Connect(ctx context.Context, t target.Target, logger *slog.Logger) (*Backend, error) {
-	fpText := t.Route.Fingerprint()
-	if fpText == "" {
-		return nil, auth.Refuse(auth.ReasonHostKeyMismatch, errors.New("route pins no host key fingerprint"))
+	if t.HostFingerprint == "" {
+		return nil, fmt.Errorf("%w: no host key fingerprint", ErrBadTarget)
 	}
-	fp, err := fingerprint.Parse(fpText)
+	fp, err := fingerprint.Parse(t.HostFingerprint)
 	if err != nil {
-		return nil, auth.Refuse(auth.ReasonHostKeyMismatch, fmt.Errorf("route fingerprint: %w", err))
+		return nil, fmt.Errorf("%w: fingerprint: %w", ErrBadTarget, err)
 	}
-	methods, err := authMethods(t.Route)
+	methods, err := authMethods(t)
 	if err != nil {
-		return nil, auth.Refuse(auth.ReasonBackendAuth, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadTarget, err)
 	}
 
 	conn, usedTLS, err := dial(ctx, t, logger)
 	if err != nil {
 		return nil, err
 	}
-	user := t.Route.User
+	user := t.User
 	if user == "" {
 		user = DefaultUser
 	}
@@ -68,7 +114,7 @@ func Connect(ctx context.Context, t target.Target, logger *slog.Logger) (*Backen
 		Auth: methods,
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			if !fp.Matches(key) {
-				return errHostKeyMismatch
+				return ErrHostKeyMismatch
 			}
 			return nil
 		},
@@ -82,27 +128,27 @@ func Connect(ctx context.Context, t target.Target, logger *slog.Logger) (*Backen
 	if err != nil {
 		conn.Close()
 		switch {
-		case errors.Is(err, errHostKeyMismatch):
-			return nil, auth.Refuse(auth.ReasonHostKeyMismatch, err)
+		case errors.Is(err, ErrHostKeyMismatch):
+			return nil, ErrHostKeyMismatch
 		case strings.Contains(err.Error(), "unable to authenticate"):
-			return nil, auth.Refuse(auth.ReasonBackendAuth, err)
+			return nil, fmt.Errorf("%w: %w", ErrAuthRefused, err)
 		}
-		return nil, auth.Refuse(auth.ReasonBackendDown, fmt.Errorf("ssh handshake with %s: %w", t.Address, err))
+		return nil, &HandshakeError{Address: t.Address, Timeout: interrupted || isTimeout(ctx, err), Err: err}
 	}
 	if interrupted {
 		sc.Close()
-		return nil, auth.Refuse(auth.ReasonBackendDown, ctx.Err())
+		return nil, &HandshakeError{Address: t.Address, Timeout: true, Err: ctx.Err()}
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return &Backend{Conn: sc, Chans: chans, Reqs: reqs, TLS: usedTLS}, nil
 }
 
-func authMethods(r target.Route) ([]ssh.AuthMethod, error) {
+func authMethods(r target.Target) ([]ssh.AuthMethod, error) {
 	var methods []ssh.AuthMethod
 	if r.PrivateKey != "" {
 		s, err := ssh.ParsePrivateKey([]byte(r.PrivateKey))
 		if err != nil {
-			return nil, errors.New("route private key cannot be parsed")
+			return nil, errors.New("private key cannot be parsed")
 		}
 		methods = append(methods, ssh.PublicKeys(s))
 	}
@@ -120,7 +166,7 @@ func dial(ctx context.Context, t target.Target, logger *slog.Logger) (net.Conn, 
 	if t.TLS == nil {
 		c, err := d.DialContext(ctx, "tcp", t.Address)
 		if err != nil {
-			return nil, false, auth.Refuse(auth.ReasonBackendDown, err)
+			return nil, false, &DialError{Address: t.Address, Timeout: isTimeout(ctx, err), Err: err}
 		}
 		return c, false, nil
 	}
@@ -130,12 +176,9 @@ func dial(ctx context.Context, t target.Target, logger *slog.Logger) (net.Conn, 
 		return c, true, nil
 	}
 	var opErr *net.OpError
-	reason := auth.ReasonBackendTLS
-	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		reason = auth.ReasonBackendDown
-	}
+	tlsFailed := !(errors.As(err, &opErr) && opErr.Op == "dial")
 	if t.PlaintextAddress == "" {
-		return nil, false, auth.Refuse(reason, fmt.Errorf("tls dial %s: %w", t.Address, err))
+		return nil, false, &DialError{Address: t.Address, TLS: tlsFailed, Timeout: isTimeout(ctx, err), Err: err}
 	}
 	if logger != nil {
 		logger.Warn("backend TLS failed; falling back to plaintext as allowed by backends_tls.allow_plaintext_fallback",
@@ -144,7 +187,8 @@ func dial(ctx context.Context, t target.Target, logger *slog.Logger) (net.Conn, 
 	}
 	pc, perr := d.DialContext(ctx, "tcp", t.PlaintextAddress)
 	if perr != nil {
-		return nil, false, auth.Refuse(auth.ReasonBackendDown, fmt.Errorf("tls dial %s: %v; plaintext dial: %w", t.Address, err, perr))
+		return nil, false, &DialError{Address: t.PlaintextAddress, Timeout: isTimeout(ctx, perr),
+			Err: fmt.Errorf("tls dial %s: %v; plaintext dial: %w", t.Address, err, perr)}
 	}
 	return pc, false, nil
 }

@@ -15,17 +15,17 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/relay"
 	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 )
 
-func reasonOf(err error) string {
-	var r *auth.Refusal
-	ExpectWithOffset(1, errors.As(err, &r)).To(BeTrue(), "%v", err)
-	return r.Reason
+// dialFailure returns the *relay.DialError err carries.
+func dialFailure(err error) *relay.DialError {
+	var d *relay.DialError
+	ExpectWithOffset(1, errors.As(err, &d)).To(BeTrue(), "%v", err)
+	return d
 }
 
 // proxyUnderTest accepts client connections without authentication and relays each to tgt.
@@ -99,10 +99,8 @@ var _ = Describe("Relay", func() {
 		sshd = startFakeSSHD()
 		tgt = target.Target{
 			ProcessGUID: "pg", Address: sshd.Addr(),
-			Route: target.Route{
-				ContainerPort: 2222, PrivateKey: sshd.clientPK,
-				Host256Fingerprint: fingerprint.SHA256Base64(sshd.hostKey.PublicKey()),
-			},
+			PrivateKey:      sshd.clientPK,
+			HostFingerprint: fingerprint.SHA256Base64(sshd.hostKey.PublicKey()),
 		}
 		proxy = startProxy(func() target.Target { return tgt })
 		client = dialProxy(proxy)
@@ -287,10 +285,8 @@ var _ = Describe("Connect", func() {
 		sshd = startFakeSSHD()
 		tgt = target.Target{
 			ProcessGUID: "pg", Address: sshd.Addr(),
-			Route: target.Route{
-				ContainerPort: 2222, PrivateKey: sshd.clientPK, User: "vcap-user",
-				HostFingerprint: fingerprint.MD5Hex(sshd.hostKey.PublicKey()),
-			},
+			PrivateKey: sshd.clientPK, User: "vcap-user",
+			HostFingerprint: fingerprint.MD5Hex(sshd.hostKey.PublicKey()),
 		}
 	})
 	AfterEach(func() {
@@ -311,28 +307,32 @@ var _ = Describe("Connect", func() {
 		Expect(sshd.users).To(ConsistOf("vcap-user"))
 	})
 
-	It("prefers host_256_fingerprint over host_fingerprint", func() {
+	It("pins the host key with a SHA-256 fingerprint", func() {
+		tgt.HostFingerprint = fingerprint.SHA256Base64(sshd.hostKey.PublicKey())
+		b, err := connect()
+		Expect(err).NotTo(HaveOccurred())
+		b.Close()
 		other, _ := newKey()
-		tgt.Route.Host256Fingerprint = fingerprint.SHA256Base64(other.PublicKey())
-		_, err := connect()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonHostKeyMismatch))
+		tgt.HostFingerprint = fingerprint.SHA256Base64(other.PublicKey())
+		_, err = connect()
+		Expect(err).To(MatchError(relay.ErrHostKeyMismatch))
 	})
 
 	It("refuses a host key mismatch, and a route with no fingerprint", func() {
 		other, _ := newKey()
-		tgt.Route.HostFingerprint = fingerprint.SHA1Hex(other.PublicKey())
+		tgt.HostFingerprint = fingerprint.SHA1Hex(other.PublicKey())
 		_, err := connect()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonHostKeyMismatch))
-		tgt.Route.HostFingerprint = ""
+		Expect(err).To(MatchError(relay.ErrHostKeyMismatch))
+		tgt.HostFingerprint = ""
 		_, err = connect()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonHostKeyMismatch))
+		Expect(err).To(MatchError(relay.ErrBadTarget))
 	})
 
 	It("says the sshd refused the proxy when the key is wrong", func() {
 		_, otherPEM := newKey()
-		tgt.Route.PrivateKey = otherPEM
+		tgt.PrivateKey = otherPEM
 		_, err := connect()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonBackendAuth))
+		Expect(err).To(MatchError(relay.ErrAuthRefused))
 	})
 
 	It("says the sshd is unreachable when nothing listens", func() {
@@ -341,7 +341,9 @@ var _ = Describe("Connect", func() {
 		tgt.Address = ln.Addr().String()
 		ln.Close()
 		_, err = connect()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonBackendDown))
+		d := dialFailure(err)
+		Expect(d.TLS).To(BeFalse())
+		Expect(d.Timeout).To(BeFalse())
 	})
 
 	Context("with TLS to the backend", func() {
@@ -384,7 +386,7 @@ var _ = Describe("Connect", func() {
 		It("refuses when TLS fails, without falling back", func() {
 			tgt.TLS.ServerName = "another-instance"
 			_, err := connect()
-			Expect(reasonOf(err)).To(Equal(auth.ReasonBackendTLS))
+			Expect(dialFailure(err).TLS).To(BeTrue())
 		})
 
 		It("falls back to plaintext only when a plaintext address is allowed", func() {

@@ -15,10 +15,10 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/limits"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
 )
@@ -48,10 +48,10 @@ var _ = Describe("Server hardening", func() {
 	JustBeforeEach(func() {
 		_, clientPEM := newSigner()
 		tgt := target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
-			Route: target.Route{ContainerPort: 2222, PrivateKey: clientPEM, Host256Fingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}}
+			PrivateKey: clientPEM, HostFingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}
 		var err error
-		srv, err = server.New(cfg, &server.ProxyGate{
-			Auth:     &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("let-me-in")}},
+		srv, err = server.New(cfg, &login.Login{
+			Diego:    &login.Diego{Credentials: []byte("let-me-in")},
 			Resolver: staticResolver{t: tgt}, DialTimeout: 5 * time.Second,
 		})
 		Expect(err).NotTo(HaveOccurred())

@@ -10,10 +10,9 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
-	"github.com/app-ssh/app-ssh/internal/target"
 )
 
 // claimingSigner offers one public key but signs with another private key.
@@ -38,14 +37,13 @@ var _ = Describe("Server with static targets (public-key logins)", func() {
 
 	start := func(keys bool) *server.Server {
 		_, loginPEM := newSigner()
-		st, err := auth.NewStatic([]auth.StaticTarget{{Name: "web", Instances: 1, AuthorizedKeys: []ssh.PublicKey{alice.PublicKey()}}}, nil)
+		st, err := login.NewStatic([]login.StaticTarget{{Name: "web", Addresses: []string{sshd.ln.Addr().String()},
+			HostFingerprint: "SHA256:" + fingerprint.SHA256Base64(sshd.host.PublicKey()), PrivateKeyPEM: []byte(loginPEM),
+			AuthorizedKeys: []ssh.PublicKey{alice.PublicKey()}}}, nil)
 		Expect(err).NotTo(HaveOccurred())
-		res, err := target.NewStatic([]target.StaticSpec{{Name: "web", Addresses: []string{sshd.ln.Addr().String()},
-			HostFingerprint: "SHA256:" + fingerprint.SHA256Base64(sshd.host.PublicKey()), PrivateKeyPEM: []byte(loginPEM)}})
-		Expect(err).NotTo(HaveOccurred())
-		gate := &server.ProxyGate{Auth: &auth.Authenticator{Static: st}, Static: res, DialTimeout: 5 * time.Second}
+		gate := &login.Login{Diego: &login.Diego{Credentials: []byte("x")}, DialTimeout: 5 * time.Second}
 		if keys {
-			gate.Keys = st
+			gate.Static = st
 		}
 		hostKey, _ := newSigner()
 		srv, err := server.New(server.Config{Address: "127.0.0.1:0", HostKeys: []ssh.Signer{hostKey}, HandshakeTimeout: 5 * time.Second}, gate)
@@ -100,7 +98,7 @@ var _ = Describe("Server with static targets (public-key logins)", func() {
 		Expect(err).To(HaveOccurred())
 	})
 
-	It("offers no public-key logins when the gate has no key authenticator", func() {
+	It("offers no public-key logins without static targets", func() {
 		srv := start(false)
 		_, err := dial(srv, "web/0", alice)
 		Expect(err).To(MatchError(ContainSubstring("no supported methods remain")))

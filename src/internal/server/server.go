@@ -1,5 +1,5 @@
-// Package server runs an SSH listener whose connections are admitted by a Gate (which
-// authenticates and connects the backend) and then relayed. Around each connection it enforces
+// Package server runs an SSH listener whose connections are admitted by a Login (which
+// decides the login and connects the backend) and then relayed. Around each connection it enforces
 // the pre-authentication defences (total connection cap, a bound on unauthenticated connections
 // that sheds the least-progressed ones, per-source penalties where client addresses are known,
 // the login grace time, a pre-auth idle timeout, max auth tries), reads PROXY protocol headers
@@ -24,11 +24,11 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/audit"
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/hostkeys"
 	"github.com/app-ssh/app-ssh/internal/limits"
 	"github.com/app-ssh/app-ssh/internal/liveness"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/quickack"
@@ -36,20 +36,26 @@ import (
 	"github.com/app-ssh/app-ssh/internal/sshident"
 )
 
-// Gate admits a connection: it authenticates the password for meta.User() and connects the
-// backend. An error should be an *auth.Refusal; its reason is shown to the client and logged.
-type Gate interface {
-	Admit(ctx context.Context, meta ssh.ConnMetadata, password []byte) (*ssh.Permissions, *relay.Backend, error)
+// Login decides logins (*login.Login satisfies it). Errors are *login.Refusal: the server
+// shows the message as the banner and penalises by its blame. A grant may carry a refusal to
+// show on channel opens instead of a backend.
+type Login interface {
+	Password(ctx context.Context, user string, password []byte) (*login.Grant, error)
+	// KeysEnabled reports whether public-key logins exist; OfferKey only answers whether an
+	// offered key would be acceptable (the client may not hold it); PublicKey runs once the
+	// client signed with the key, and alone grants.
+	KeysEnabled() bool
+	OfferKey(user string, key ssh.PublicKey) error
+	PublicKey(ctx context.Context, user string, key ssh.PublicKey) (*login.Grant, error)
 }
 
-// KeyGate is implemented by gates that can also admit public-key logins. OfferKey only
-// answers whether a key the client offers would be acceptable (it may not have proven it holds
-// the key); AdmitKey runs once the client signed with the key, and alone grants a session.
-type KeyGate interface {
-	KeysEnabled() bool
-	OfferKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error)
-	AdmitKey(ctx context.Context, meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, *relay.Backend, error)
-}
+// RefusalCloseDelay is how long a connection whose grant carries a refusal stays open after
+// its first rejected channel (so the rejection reaches the client before the close), and
+// RefusalLinger how long it stays open at most.
+const (
+	RefusalCloseDelay = time.Second
+	RefusalLinger     = 5 * time.Second
+)
 
 // DrainMessage is written to the stderr of every open session when the drain timeout ends it.
 const DrainMessage = "\r\nssh-proxy: this proxy is shutting down and is closing the connection; reconnect to continue.\r\n"
@@ -123,24 +129,23 @@ type Config struct {
 	Metrics *metrics.Metrics
 	Audit   *audit.Log
 	// Sessions, when set, is told of every session that reached an instance (applog.Emitter:
-	// the app's log lines and the ssh-connections gauge).
+	// the app's log lines and the ssh-connections gauge); never of refused ones.
 	Sessions SessionObserver
 	// ServerVersion is the SSH identification string (default "SSH-2.0-app-ssh-proxy").
 	ServerVersion string
 	Logger        *slog.Logger
 }
 
-// SessionObserver is told when a session to an instance starts, with the permissions the
-// login granted and the client's address; the func it returns is called when the session
-// ends. It must not block.
+// SessionObserver is told when a session to an instance starts, with the login's grant and
+// the client's address; the func it returns is called when the session ends. It must not block.
 type SessionObserver interface {
-	SessionStarted(perms *ssh.Permissions, clientAddr string) (ended func())
+	SessionStarted(grant *login.Grant, clientAddr string) (ended func())
 }
 
 // Server is an SSH proxy listener.
 type Server struct {
 	cfg      Config
-	gate     Gate
+	login    Login
 	announce *hostkeys.Announcer
 	logger   *slog.Logger
 	ln       net.Listener
@@ -155,7 +160,7 @@ type Server struct {
 }
 
 // New listens on cfg.Address (and cfg.HealthAddress) right away, so Addr is known before Serve.
-func New(cfg Config, gate Gate) (*Server, error) {
+func New(cfg Config, lg Login) (*Server, error) {
 	if len(cfg.HostKeys) == 0 {
 		return nil, errors.New("server: no host keys")
 	}
@@ -169,14 +174,14 @@ func New(cfg Config, gate Gate) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if g, ok := gate.(*ProxyGate); ok && g.Metrics == nil {
-		g.Metrics = cfg.Metrics
+	if l, ok := lg.(*login.Login); ok && l.Metrics == nil {
+		l.Metrics = cfg.Metrics
 	}
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("address: %w", err)
 	}
-	s := &Server{cfg: cfg, gate: gate, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys),
+	s := &Server{cfg: cfg, login: lg, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys),
 		sessions: map[*tracked]struct{}{}}
 	if cfg.HealthAddress != "" {
 		s.healthLn, err = net.Listen("tcp", cfg.HealthAddress)
@@ -322,45 +327,35 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 // connState is what the auth callbacks learn about one connection.
 type connState struct {
 	remote   string
-	backend  *relay.Backend
+	grant    *login.Grant
 	preauth  *limits.Conn
 	attempts atomic.Int32 // attempts that reached the gate
 	failures atomic.Int32
-	// credentialFailure: a failure that says the client's credentials were wrong (penalised),
-	// as opposed to a platform problem (UAA/CC/BBS/backend unavailable).
-	credentialFailure atomic.Bool
+	// clientFault: a refusal blamed on the client (penalised), as opposed to the platform's.
+	clientFault atomic.Bool
 	// shed: closed to make room for other unauthenticated connections.
 	shed atomic.Bool
 }
 
 func (s *Server) refused(st *connState, meta ssh.ConnMetadata, method string, err error) error {
-	reason := auth.ReasonOf(err)
+	r := login.RefusalOf(err)
 	st.failures.Add(1)
-	if penalisable(reason) {
-		st.credentialFailure.Store(true)
+	if r.Blame() == login.BlameClient {
+		st.clientFault.Store(true)
 	}
 	s.cfg.Metrics.Auth(method, false)
 	s.logger.Info("ssh-proxy.authentication-refused",
-		"ssh_user", logging.Cap(meta.User()), "remote_addr", st.remote, "method", method, "reason", reason, "error", logging.CapError(err))
-	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + reason + "\n"}
+		"ssh_user", logging.Cap(meta.User()), "remote_addr", st.remote, "method", method, "reason", r.Message,
+		"reason_code", r.Code(), "blame", r.Blame().String(), "error", logging.CapError(err))
+	return &ssh.BannerError{Err: err, Message: "ssh-proxy: " + r.Message + "\n"}
 }
 
-// penalisable reports whether a refusal reason says the client presented something wrong:
-// a bad user name, one-time code or shared secret, a user the Cloud Controller does not permit,
-// an app guid it does not know, an app with SSH off, a process guid the BBS does not know, a
-// static target or key that names nothing the user may reach. Only those are penalised per
-// source. Everything else, including any reason not listed here, is the platform's business
-// (UAA, CC or the BBS down, CC rejecting a token UAA just issued or a CC URL that does not serve
-// the ssh_access check, no scheme enabled, anything past authorisation) and is never penalised:
-// an outage or a misconfiguration must not lock users out.
-func penalisable(reason string) bool {
-	switch reason {
-	case auth.ReasonBadUsername, auth.ReasonSchemeDisabled, auth.ReasonInvalidCode, auth.ReasonInvalidCredential,
-		auth.ReasonNotPermitted, auth.ReasonNoSuchApp, auth.ReasonSSHDisabled, auth.ReasonAppNotFound,
-		auth.ReasonUnknownTarget, auth.ReasonKeyNotAuthorized:
-		return true
-	}
-	return false
+// granted records a decided login on the connection.
+func (s *Server) granted(st *connState, method string, g *login.Grant) *ssh.Permissions {
+	s.cfg.Metrics.Auth(method, true)
+	st.grant = g
+	st.preauth.Done() // authenticated: never shed from here on
+	return g.Permissions()
 }
 
 func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) *ssh.ServerConfig {
@@ -375,33 +370,30 @@ func (s *Server) serverConfig(ctx context.Context, st *connState, ic *idleConn) 
 			st.preauth.Advance(limits.AuthAttempted)
 			ic.pause()
 			defer ic.resume()
-			perms, backend, err := s.gate.Admit(ctx, meta, password)
+			g, err := s.login.Password(ctx, meta.User(), password)
 			if err != nil {
 				return nil, s.refused(st, meta, metrics.MethodPassword, err)
 			}
-			s.cfg.Metrics.Auth(metrics.MethodPassword, true)
-			st.backend = backend
-			st.preauth.Done() // authenticated: never shed from here on
-			return perms, nil
+			return s.granted(st, metrics.MethodPassword, g), nil
 		},
 	}
-	if kg, ok := s.gate.(KeyGate); ok && kg.KeysEnabled() {
+	if s.login.KeysEnabled() {
 		cfg.PublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-			return kg.OfferKey(meta, key)
+			if err := s.login.OfferKey(meta.User(), key); err != nil {
+				return nil, s.refused(st, meta, metrics.MethodPublicKey, err)
+			}
+			return &ssh.Permissions{}, nil
 		}
 		cfg.VerifiedPublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey, _ *ssh.Permissions, _ string) (*ssh.Permissions, error) {
 			st.attempts.Add(1)
 			st.preauth.Advance(limits.AuthAttempted)
 			ic.pause()
 			defer ic.resume()
-			perms, backend, err := kg.AdmitKey(ctx, meta, key)
+			g, err := s.login.PublicKey(ctx, meta.User(), key)
 			if err != nil {
 				return nil, s.refused(st, meta, metrics.MethodPublicKey, err)
 			}
-			s.cfg.Metrics.Auth(metrics.MethodPublicKey, true)
-			st.backend = backend
-			st.preauth.Done()
-			return perms, nil
+			return s.granted(st, metrics.MethodPublicKey, g), nil
 		}
 	}
 	for _, k := range s.cfg.HostKeys {
@@ -483,30 +475,40 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		err = errors.New("handshake timed out or server stopping")
 	}
 	if err != nil {
-		if st.backend != nil {
-			st.backend.Close()
+		if st.grant != nil && st.grant.Backend != nil {
+			st.grant.Backend.Close()
 		}
 		s.handshakeFailed(st, source, penalties, graceExpired, ctx.Err() != nil, err)
 		return
 	}
 	st.preauth.Done()
 	ic.established()
-	backend := st.backend
-
-	t, _ := auth.TargetOf(sc.Permissions)
-	instance := sc.Permissions.Extensions[ExtInstanceGUID]
-	attrs := []any{
-		"user", logging.Cap(t.User), "ssh_user", logging.Cap(sc.User()), "scheme", string(t.Scheme), "app_guid", t.AppGUID, "process_guid", t.ProcessGUID,
-		"index", t.Index, "instance_guid", instance, "remote_addr", remote, "backend_tls", backend.TLS,
+	g := login.GrantOf(sc.Permissions)
+	if g == nil { // cannot happen: every successful callback returns a grant
+		sc.Close()
+		return
 	}
 	sessionID := newSessionID()
-	attrs = append(attrs, "session_id", sessionID)
+	id := audit.Identity{User: g.User, UserID: g.UserID, SSHUser: sc.User(), Scheme: string(g.Scheme), AppGUID: g.AppGUID,
+		Index: g.Index, ProcessGUID: g.ProcessGUID, InstanceGUID: g.InstanceGUID, ClientAddr: remote}
+	attrs := []any{
+		"user", logging.Cap(g.User), "ssh_user", logging.Cap(sc.User()), "scheme", string(g.Scheme), "app_guid", g.AppGUID, "process_guid", g.ProcessGUID,
+		"index", g.Index, "instance_guid", g.InstanceGUID, "remote_addr", remote, "session_id", sessionID,
+	}
+	if g.Refusal != nil {
+		s.refuseChannels(sessCtx, sc, chans, reqs, g, id, sessionID, attrs)
+		if g.Refusal.Blame() == login.BlameClient && penalties != nil {
+			penalties.Penalise(source)
+		}
+		return
+	}
+	backend := g.Backend
+	attrs = append(attrs, "backend_tls", backend.TLS)
 	s.logger.Info("ssh-proxy.session-started", attrs...)
 	if s.cfg.Sessions != nil {
-		defer s.cfg.Sessions.SessionStarted(sc.Permissions, remote)()
+		defer s.cfg.Sessions.SessionStarted(g, remote)()
 	}
-	as := s.cfg.Audit.Start(audit.Identity{User: t.User, SSHUser: sc.User(), Scheme: string(t.Scheme), AppGUID: t.AppGUID,
-		Index: t.Index, ProcessGUID: t.ProcessGUID, InstanceGUID: instance, ClientAddr: remote}, sessionID)
+	as := s.cfg.Audit.Start(id, sessionID)
 	start := time.Now()
 	tr := newTracked(sc, s.cfg.Metrics, as)
 	s.cfg.Metrics.SessionStarted()
@@ -569,7 +571,7 @@ func (s *Server) handshakeFailed(st *connState, source netip.Addr, penalties *li
 		if s.cfg.MaxAuthTries > 0 && int(st.failures.Load()) >= s.cfg.MaxAuthTries {
 			reason = metrics.RefusedMaxAuthTries
 		}
-		penalise = st.credentialFailure.Load()
+		penalise = st.clientFault.Load()
 	}
 	if reason != "" {
 		s.cfg.Metrics.Refused(reason)
@@ -578,6 +580,53 @@ func (s *Server) handshakeFailed(st *connState, source netip.Addr, penalties *li
 		penalties.Penalise(source)
 	}
 	s.logger.Debug("ssh-proxy.handshake-failed", "remote_addr", st.remote, "reason", reason, "error", logging.CapError(err))
+}
+
+// refuseChannels serves a connection whose user was permitted but whose instance cannot be
+// reached: every channel open is rejected with the grant's one-line reason, every global
+// request refused, and the connection closed RefusalCloseDelay after the first rejection (or
+// after RefusalLinger). It is recorded as a refusal (log, metrics, audit), never as a session.
+func (s *Server) refuseChannels(ctx context.Context, sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request,
+	g *login.Grant, id audit.Identity, sessionID string, attrs []any) {
+	r := g.Refusal
+	s.cfg.Metrics.Refused(metrics.RefusedInstance)
+	s.cfg.Audit.Refused(id, sessionID, r.Code(), r.Message)
+	s.logger.Info("ssh-proxy.session-refused", append(attrs, "reason", r.Message, "reason_code", r.Code(),
+		"blame", r.Blame().String(), "error", logging.CapError(r))...)
+	linger := time.NewTimer(RefusalLinger)
+	defer linger.Stop()
+	var closing <-chan time.Time
+	done := ctx.Done()
+	for chans != nil || reqs != nil {
+		select {
+		case nc, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			_ = nc.Reject(ssh.ConnectionFailed, r.Message)
+			if closing == nil {
+				closing = time.After(RefusalCloseDelay)
+			}
+		case req, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			if req.WantReply {
+				_ = req.Reply(false, nil)
+			}
+		case <-closing:
+			sc.Close()
+			closing = nil
+		case <-linger.C:
+			sc.Close()
+		case <-done:
+			sc.Close()
+			done = nil
+		}
+	}
+	_ = sc.Wait()
 }
 
 // liveness runs the keepalive, the session idle timeout and the maximum connection duration for

@@ -22,9 +22,9 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
 )
@@ -128,7 +128,7 @@ type staticResolver struct{ t target.Target }
 
 func (r staticResolver) Resolve(_ context.Context, pg string, idx int) (target.Target, error) {
 	if pg != r.t.ProcessGUID || idx != r.t.Index {
-		return target.Target{}, auth.Refuse(auth.ReasonNotRunning, errors.New("no such instance"))
+		return target.Target{}, &target.InstanceError{Index: idx, Instances: 1}
 	}
 	return r.t, nil
 }
@@ -190,7 +190,7 @@ var _ = Describe("Server", func() {
 		sshd = startEchoSSHD()
 		_, clientPEM := newSigner()
 		tgt = target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
-			Route: target.Route{ContainerPort: 2222, PrivateKey: clientPEM, Host256Fingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}}
+			PrivateKey: clientPEM, HostFingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}
 	})
 
 	JustBeforeEach(func() {
@@ -201,8 +201,8 @@ var _ = Describe("Server", func() {
 		srv, err = server.New(server.Config{
 			Address: "127.0.0.1:0", HealthAddress: "127.0.0.1:0", HostKeys: []ssh.Signer{hostKey},
 			HandshakeTimeout: 2 * time.Second, IdleTimeout: idle, Logger: logger,
-		}, &server.ProxyGate{
-			Auth:     &auth.Authenticator{Diego: &auth.Diego{Credentials: []byte("let-me-in")}},
+		}, &login.Login{
+			Diego:    &login.Diego{Credentials: []byte("let-me-in")},
 			Resolver: staticResolver{t: tgt}, DialTimeout: 5 * time.Second, Logger: logger,
 		})
 		Expect(err).NotTo(HaveOccurred())
@@ -256,26 +256,54 @@ var _ = Describe("Server", func() {
 		Expect(logs.String()).NotTo(ContainSubstring("PRIVATE KEY"))
 	})
 
-	It("shows the refusal reason to the client and logs it without the password", func() {
+	It("shows an authentication refusal's reason as the banner and logs it without the password", func() {
 		_, banner, err := dial("diego:pg-1/0", "wrong-secret")
 		Expect(err).To(HaveOccurred())
-		Expect(banner).To(Equal("ssh-proxy: " + auth.ReasonInvalidCredential + "\n"))
-		_, banner, err = dial("diego:pg-1/3", "let-me-in")
-		Expect(err).To(HaveOccurred())
-		Expect(banner).To(Equal("ssh-proxy: " + auth.ReasonNotRunning + "\n"))
+		Expect(banner).To(Equal("ssh-proxy: " + login.ReasonInvalidCredential.Text() + "\n"))
 		_, banner, err = dial("cf:app/0", "code")
 		Expect(err).To(HaveOccurred())
-		Expect(banner).To(ContainSubstring(auth.ReasonSchemeDisabled))
-		Expect(logs.String()).To(ContainSubstring(`"reason":"` + auth.ReasonInvalidCredential + `"`))
-		Expect(logs.String()).To(ContainSubstring(`"reason":"` + auth.ReasonNotRunning + `"`))
+		Expect(banner).To(ContainSubstring(login.ReasonSchemeDisabled.Text()))
+		Expect(logs.String()).To(ContainSubstring(`"reason":"` + login.ReasonInvalidCredential.Text() + `"`))
+		Expect(logs.String()).To(ContainSubstring(`"blame":"client"`))
+		Expect(logs.String()).To(ContainSubstring(`"reason_code":"invalid-credential"`))
 		Expect(logs.String()).NotTo(ContainSubstring("wrong-secret"))
 	})
 
-	It("says the sshd is down when the backend cannot be reached", func() {
+	// A permitted user whose instance cannot be reached: authentication succeeds, every channel
+	// open is rejected with the reason, global requests are refused, the connection then closes.
+	expectChannelRefusal := func(user, reason string) {
+		GinkgoHelper()
+		c, banner, err := dial(user, "let-me-in")
+		Expect(err).NotTo(HaveOccurred())
+		defer c.Close()
+		Expect(banner).To(BeEmpty())
+		ok, _, err := c.SendRequest("tcpip-forward", true, ssh.Marshal(struct {
+			Addr string
+			Port uint32
+		}{"127.0.0.1", 0}))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ok).To(BeFalse())
+		_, err = c.NewSession()
+		var oce *ssh.OpenChannelError
+		Expect(errors.As(err, &oce)).To(BeTrue(), "%v", err)
+		Expect(oce.Reason).To(Equal(ssh.ConnectionFailed))
+		Expect(oce.Message).To(Equal(reason))
+		Expect(err.Error()).To(Equal(`ssh: rejected: connect failed ("` + reason + `")`))
+		closed := make(chan error, 1)
+		go func() { closed <- c.Wait() }()
+		Eventually(closed, 2*server.RefusalCloseDelay+5*time.Second).Should(Receive())
+		Eventually(logs.String, 5*time.Second).Should(ContainSubstring("ssh-proxy.session-refused"))
+		Expect(logs.String()).NotTo(ContainSubstring("ssh-proxy.session-started"))
+		Expect(logs.String()).To(ContainSubstring(`"reason":"` + reason + `"`))
+	}
+
+	It("rejects the channels of a permitted user whose instance does not exist, with the reason", func() {
+		expectChannelRefusal("diego:pg-1/3", "instance 3 of app pg-1 does not exist (1 instances)")
+	})
+
+	It("rejects the channels with the reason when the instance's sshd cannot be reached", func() {
 		sshd.Close()
-		_, banner, err := dial("diego:pg-1/0", "let-me-in")
-		Expect(err).To(HaveOccurred())
-		Expect(banner).To(ContainSubstring(auth.ReasonBackendDown))
+		expectChannelRefusal("diego:pg-1/0", login.ReasonBackendDown.Text())
 	})
 
 	It("serves health 200 while listening", func() {

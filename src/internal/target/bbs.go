@@ -9,9 +9,45 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/bbs"
 )
+
+// What Resolve reports, wrapped with detail for the log.
+var (
+	// ErrProcessNotFound: the BBS has no desired LRP with the process guid.
+	ErrProcessNotFound = errors.New("no desired LRP with this process guid")
+	// ErrBBSUnavailable: the BBS could not answer.
+	ErrBBSUnavailable = errors.New("BBS unavailable")
+	// ErrNoSSHRoute: the desired LRP has no usable diego-ssh route, or the instance maps no
+	// port for it.
+	ErrNoSSHRoute = errors.New("no usable diego-ssh route")
+	// ErrNoTLSPort: backends TLS is on and the instance has no TLS proxy port (no fallback).
+	ErrNoTLSPort = errors.New("instance has no TLS proxy port")
+)
+
+// InstanceError says the index has no running instance: it is beyond the desired instances
+// (Instances known, State ""), has no actual LRP (State ""), or is in State.
+type InstanceError struct {
+	Index int
+	// Instances is the desired instance count (-1 when unknown).
+	Instances int
+	// State is the best actual LRP's state at the index ("" when there is none).
+	State string
+	// AppName is the desired LRP's app_name tag ("" when it has none).
+	AppName string
+}
+
+func (e *InstanceError) Error() string {
+	if e.State == "" {
+		return fmt.Sprintf("no actual LRP at index %d (%d desired)", e.Index, e.Instances)
+	}
+	return fmt.Sprintf("actual LRP at index %d is %s", e.Index, e.State)
+}
+
+// Missing reports whether the index is beyond the desired instances (and nothing runs there).
+func (e *InstanceError) Missing() bool {
+	return e.State == "" && e.Instances >= 0 && e.Index >= e.Instances
+}
 
 // LRPSource is the part of the BBS client the resolver needs (bbs.Client satisfies it).
 type LRPSource interface {
@@ -34,42 +70,39 @@ type BBSResolver struct {
 	Timeout time.Duration
 }
 
-// Resolve looks up the diego-ssh route and the running instance at index. Errors are
-// *auth.Refusal.
+// Resolve looks up the diego-ssh route and the running instance at index. Errors wrap one of
+// the Err* values above or are *InstanceError.
 func (r *BBSResolver) Resolve(ctx context.Context, processGUID string, index int) (Target, error) {
 	if index < 0 || index > 1<<31-1 {
-		return Target{}, auth.Refuse(auth.ReasonNotRunning, fmt.Errorf("index %d out of range", index))
+		return Target{}, &InstanceError{Index: index, Instances: -1}
 	}
 	cctx, cancel := withTimeout(ctx, r.Timeout)
 	desired, err := r.BBS.DesiredLRPByProcessGUID(cctx, processGUID)
 	cancel()
 	if err != nil {
 		if errors.Is(err, bbs.ErrResourceNotFound) {
-			return Target{}, auth.Refuse(auth.ReasonAppNotFound, fmt.Errorf("desired LRP %s: %w", processGUID, err))
+			return Target{}, fmt.Errorf("%w: %s: %w", ErrProcessNotFound, processGUID, err)
 		}
-		return Target{}, auth.Refuse(auth.ReasonBBSUnavailable, err)
+		return Target{}, fmt.Errorf("%w: %w", ErrBBSUnavailable, err)
 	}
-	raw, ok := desired.Routes[RouteKey]
-	if !ok {
-		return Target{}, auth.Refuse(auth.ReasonNoSSHRoute, fmt.Errorf("desired LRP %s has no %s route", processGUID, RouteKey))
-	}
-	route, err := ParseRoute(raw)
+	route, err := desired.SSHRoute()
 	if err != nil {
-		return Target{}, auth.Refuse(auth.ReasonNoSSHRoute, err)
+		return Target{}, fmt.Errorf("%w: desired LRP %s: %w", ErrNoSSHRoute, processGUID, err)
 	}
 
 	cctx, cancel = withTimeout(ctx, r.Timeout)
 	actuals, err := r.BBS.ActualLRPs(cctx, processGUID, int32(index))
 	cancel()
 	if err != nil {
-		if errors.Is(err, bbs.ErrResourceNotFound) {
-			return Target{}, auth.Refuse(auth.ReasonNotRunning, err)
+		if !errors.Is(err, bbs.ErrResourceNotFound) {
+			return Target{}, fmt.Errorf("%w: %w", ErrBBSUnavailable, err)
 		}
-		return Target{}, auth.Refuse(auth.ReasonBBSUnavailable, err)
+		actuals = nil
 	}
 	actual, ok := pickRunning(actuals, int32(index))
 	if !ok {
-		return Target{}, auth.Refuse(auth.ReasonNotRunning, fmt.Errorf("no RUNNING actual LRP for %s/%d among %d", processGUID, index, len(actuals)))
+		return Target{}, &InstanceError{Index: index, Instances: int(desired.Instances), State: bestState(actuals, int32(index)),
+			AppName: desired.MetricTags["app_name"].Static}
 	}
 	t, err := r.build(processGUID, index, route, actual)
 	if err != nil {
@@ -128,7 +161,21 @@ func pickRunning(actuals []bbs.ActualLRP, index int32) (bbs.ActualLRP, bool) {
 	return best, found
 }
 
-func (r *BBSResolver) build(processGUID string, index int, route Route, a bbs.ActualLRP) (Target, error) {
+// bestState is the state of the actual LRP at index that is closest to running ("" = none).
+func bestState(actuals []bbs.ActualLRP, index int32) string {
+	state := ""
+	for _, a := range actuals {
+		if a.Index != index {
+			continue
+		}
+		if state == "" || a.State != bbs.StateCrashed {
+			state = a.State
+		}
+	}
+	return state
+}
+
+func (r *BBSResolver) build(processGUID string, index int, route bbs.SSHRoute, a bbs.ActualLRP) (Target, error) {
 	var pm *bbs.PortMapping
 	for i := range a.Ports {
 		if a.Ports[i].ContainerPort == route.ContainerPort {
@@ -137,7 +184,7 @@ func (r *BBSResolver) build(processGUID string, index int, route Route, a bbs.Ac
 		}
 	}
 	if pm == nil {
-		return Target{}, auth.Refuse(auth.ReasonNoSSHRoute, fmt.Errorf("instance %s maps no port for container port %d", a.InstanceGUID, route.ContainerPort))
+		return Target{}, fmt.Errorf("%w: instance %s maps no port for container port %d", ErrNoSSHRoute, a.InstanceGUID, route.ContainerPort)
 	}
 	useInstance := a.PreferredAddress == bbs.PreferredAddressInstance ||
 		(a.PreferredAddress == bbs.PreferredAddressUnknown && r.ConnectToInstanceAddress)
@@ -146,16 +193,17 @@ func (r *BBSResolver) build(processGUID string, index int, route Route, a bbs.Ac
 		host, plainPort, tlsPort = a.InstanceAddress, pm.ContainerPort, pm.ContainerTLSProxyPort
 	}
 	if host == "" {
-		return Target{}, auth.Refuse(auth.ReasonNotRunning, fmt.Errorf("instance %s has no address (instance address: %t)", a.InstanceGUID, useInstance))
+		return Target{}, fmt.Errorf("%w: instance %s has no address (instance address: %t)", ErrNoSSHRoute, a.InstanceGUID, useInstance)
 	}
-	t := Target{ProcessGUID: processGUID, Index: index, InstanceGUID: a.InstanceGUID, Route: route}
+	t := Target{ProcessGUID: processGUID, Index: index, InstanceGUID: a.InstanceGUID,
+		HostFingerprint: route.Fingerprint(), User: route.User, Password: route.Password, PrivateKey: route.PrivateKey}
 	plain := ""
 	if plainPort != 0 {
 		plain = net.JoinHostPort(host, strconv.Itoa(int(plainPort)))
 	}
 	if r.BackendTLS == nil {
 		if plain == "" {
-			return Target{}, auth.Refuse(auth.ReasonNoSSHRoute, fmt.Errorf("instance %s has no port for container port %d", a.InstanceGUID, route.ContainerPort))
+			return Target{}, fmt.Errorf("%w: instance %s has no port for container port %d", ErrNoSSHRoute, a.InstanceGUID, route.ContainerPort)
 		}
 		t.Address = plain
 		return t, nil
@@ -165,7 +213,7 @@ func (r *BBSResolver) build(processGUID string, index int, route Route, a bbs.Ac
 			t.Address = plain
 			return t, nil
 		}
-		return Target{}, auth.Refuse(auth.ReasonBackendTLS, fmt.Errorf("instance %s has no TLS proxy port for container port %d", a.InstanceGUID, route.ContainerPort))
+		return Target{}, fmt.Errorf("%w: instance %s, container port %d", ErrNoTLSPort, a.InstanceGUID, route.ContainerPort)
 	}
 	cfg := r.BackendTLS.Clone()
 	cfg.ServerName = a.InstanceGUID

@@ -9,7 +9,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/app-ssh/app-ssh/internal/auth"
 	"github.com/app-ssh/app-ssh/internal/bbs"
 	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
@@ -18,28 +17,20 @@ import (
 
 const routeJSON = `{"container_port":2222,"host_fingerprint":"aa:bb","host_256_fingerprint":"X","private_key":"PEM","user":"u","password":"p","future_key":1}`
 
-func reasonOf(err error) string {
-	var r *auth.Refusal
-	ExpectWithOffset(1, errors.As(err, &r)).To(BeTrue(), "%v", err)
-	return r.Reason
+func instanceError(err error) *target.InstanceError {
+	var ie *target.InstanceError
+	ExpectWithOffset(1, errors.As(err, &ie)).To(BeTrue(), "%v", err)
+	return ie
 }
 
-var _ = Describe("ParseRoute", func() {
-	It("reads diego-ssh's keys and ignores unknown ones", func() {
-		r, err := target.ParseRoute([]byte(routeJSON))
+var _ = Describe("the diego-ssh route (bbs.SSHRoute, the one route model)", func() {
+	It("reads diego-ssh's keys, ignores unknown ones, and pins the SHA-256 fingerprint first", func() {
+		r, err := (&bbs.DesiredLRP{Routes: map[string][]byte{"diego-ssh": []byte(routeJSON)}}).SSHRoute()
 		Expect(err).NotTo(HaveOccurred())
-		Expect(r).To(Equal(target.Route{ContainerPort: 2222, HostFingerprint: "aa:bb", Host256Fingerprint: "X", PrivateKey: "PEM", User: "u", Password: "p"}))
+		Expect(r).To(Equal(bbs.SSHRoute{ContainerPort: 2222, HostFingerprint: "aa:bb", Host256Fingerprint: "X", PrivateKey: "PEM", User: "u", Password: "p"}))
 		Expect(r.Fingerprint()).To(Equal("X"))
 		r.Host256Fingerprint = ""
 		Expect(r.Fingerprint()).To(Equal("aa:bb"))
-	})
-	It("rejects garbage and a missing port", func() {
-		_, err := target.ParseRoute([]byte("{"))
-		Expect(err).To(HaveOccurred())
-		_, err = target.ParseRoute([]byte(`{"private_key":"x"}`))
-		Expect(err).To(MatchError(ContainSubstring("container_port")))
-		_, err = target.ParseRoute(nil)
-		Expect(err).To(HaveOccurred())
 	})
 })
 
@@ -91,7 +82,7 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		Expect(t.Address).To(Equal("10.0.0.1:61002"))
 		Expect(t.TLS).To(BeNil())
 		Expect(t.InstanceGUID).To(Equal("inst-1"))
-		Expect(t.Route.PrivateKey).To(Equal("PEM"))
+		Expect([]string{t.PrivateKey, t.Password, t.User, t.HostFingerprint}).To(Equal([]string{"PEM", "p", "u", "X"}))
 		Expect(t.Describe()).NotTo(ContainSubstring("PEM"))
 	})
 
@@ -168,7 +159,7 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		running.Ports[1].HostTLSProxyPort = 0
 		stub.SetActualLRPs("pg", running)
 		_, err := resolve()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonBackendTLS))
+		Expect(err).To(MatchError(target.ErrNoTLSPort))
 		resolver.AllowPlaintextFallback = true
 		t, err := resolve()
 		Expect(err).NotTo(HaveOccurred())
@@ -200,18 +191,29 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		c.State = bbs.StateCrashed
 		stub.SetActualLRPs("pg", c)
 		_, err := resolve()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonNotRunning))
+		Expect(instanceError(err).State).To(Equal(bbs.StateCrashed))
+		Expect(instanceError(err).Missing()).To(BeFalse())
 		stub.SetActualLRPs("pg")
 		_, err = resolve()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonNotRunning))
+		Expect(instanceError(err).State).To(BeEmpty())
+	})
+
+	It("says the index is beyond the desired instances, naming the app", func() {
+		stub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: "pg", Instances: 2, Routes: map[string][]byte{"diego-ssh": []byte(routeJSON)},
+			MetricTags: map[string]bbs.MetricTagValue{"app_name": {Static: "my-app"}}})
+		stub.SetActualLRPs("pg", running)
+		_, err := resolver.Resolve(context.Background(), "pg", 3)
+		ie := instanceError(err)
+		Expect(ie.Missing()).To(BeTrue())
+		Expect([]any{ie.Index, ie.Instances, ie.AppName}).To(Equal([]any{3, 2, "my-app"}))
 	})
 
 	It("says the app is not found, or has no SSH route", func() {
 		_, err := resolver.Resolve(context.Background(), "other", 0)
-		Expect(reasonOf(err)).To(Equal(auth.ReasonAppNotFound))
+		Expect(err).To(MatchError(target.ErrProcessNotFound))
 		stub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: "pg", Routes: map[string][]byte{"cf-router": []byte(`[]`)}})
 		_, err = resolve()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonNoSSHRoute))
+		Expect(err).To(MatchError(target.ErrNoSSHRoute))
 	})
 
 	It("gives up on a BBS that does not answer within the timeout", func() {
@@ -219,8 +221,7 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		stub.SetMode(bbsstub.Hang)
 		resolver.Timeout = 200 * time.Millisecond
 		_, err := resolve()
-		Expect(reasonOf(err)).To(Equal(auth.ReasonBBSUnavailable))
-		Expect(err).To(MatchError(ContainSubstring("BBS unavailable")))
+		Expect(err).To(MatchError(target.ErrBBSUnavailable))
 	})
 
 	It("says the BBS is unavailable", func() {
@@ -228,7 +229,7 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		for _, m := range []bbsstub.Mode{bbsstub.Down, bbsstub.ServerError, bbsstub.ErrorResponse} {
 			stub.SetMode(m)
 			_, err := resolve()
-			Expect(reasonOf(err)).To(Equal(auth.ReasonBBSUnavailable), "mode %d", m)
+			Expect(err).To(MatchError(target.ErrBBSUnavailable), "mode %d", m)
 		}
 	})
 })

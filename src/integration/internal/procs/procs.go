@@ -33,9 +33,14 @@ type Process struct {
 	code    int
 }
 
-// Start runs cmd and stops it (Stop) when the spec or container that started it ends.
+// Start runs cmd and stops it (Stop) when the spec or container that started it ends. Unless
+// cmd sets its own, a WaitDelay of 5s keeps a descendant that still holds the output (an nginx
+// worker, an sshd session) from holding up the wait for its exit.
 func Start(name string, cmd *exec.Cmd) *Process {
 	GinkgoHelper()
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 5 * time.Second
+	}
 	s, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred(), "starting %s", name)
 	p := &Process{Name: name, Session: s}

@@ -225,7 +225,7 @@ func (r *Rig) SetRoute(edit func(route map[string]any)) {
 	if r.Opts.WithAppRoute {
 		routes["cf-router"] = []byte(`[{"hostnames":["app.example.com"],"port":8080}]`)
 	}
-	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Routes: routes,
+	r.BBS.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: r.Opts.ProcessGUID, Instances: int32(r.Opts.Instances), Routes: routes,
 		LogGUID: r.Opts.LogGUID, MetricTags: r.Opts.MetricTags})
 }
 
@@ -263,6 +263,11 @@ type ProxyConfig struct {
 	Loggregator bool
 	// HostKeyPEM, when set, is the proxy's host key (default: a fresh ed25519 key).
 	HostKeyPEM string
+	// DisableCFAuth sets enable_cf_auth: false.
+	DisableCFAuth bool
+	// CCPath is appended to the Cloud Controller stand-in's URL in cc.internal_url (a URL that
+	// does not serve the ssh_access check).
+	CCPath string
 	// Extra is appended to the file as is.
 	Extra string
 }
@@ -304,7 +309,7 @@ health_check_address: 127.0.0.1:%d
 log_level: debug
 host_key_files: [%s]
 communication_timeout: %s
-enable_cf_auth: true
+enable_cf_auth: %t
 uaa:
   token_url: %s
   client_id: ssh-proxy
@@ -323,8 +328,8 @@ backends_tls:
   ca_cert_files: [%s]
   client_cert_file: %s
   client_key_file: %s
-`, r.ProxyPort, r.HealthPort, hostKey, c.CommunicationTimeout, r.UAA.URL(), r.secret(r.Opts.ClientSecret),
-		caFile, r.CC.URL(), caFile, r.BBS.URL(), caFile, crt, key, c.BackendsTLS, caFile, crt, key)
+`, r.ProxyPort, r.HealthPort, hostKey, c.CommunicationTimeout, !c.DisableCFAuth, r.UAA.URL(), r.secret(r.Opts.ClientSecret),
+		caFile, r.CC.URL()+c.CCPath, caFile, r.BBS.URL(), caFile, crt, key, c.BackendsTLS, caFile, crt, key)
 	if c.Metrics {
 		r.MetricsPort = procs.FreePort()
 		fmt.Fprintf(&b, "metrics:\n  address: 127.0.0.1:%d\n", r.MetricsPort)
