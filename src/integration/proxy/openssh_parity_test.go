@@ -18,28 +18,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/integration/internal/rawssh"
+	"github.com/app-ssh/app-ssh/integration/internal/tcppeer"
 )
-
-// answerAndClose serves 127.0.0.1 (the container's side too, on this machine): every
-// connection gets reply, then the server closes it. It returns the port.
-func answerAndClose(reply string) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, reply)
-			c.Close()
-		}
-	}()
-	DeferCleanup(func() { ln.Close(); <-done })
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 var _ = Describe("ssh-proxy relaying what clients rely on in OpenSSH's sshd", func() {
 	var e *env
@@ -50,7 +30,7 @@ var _ = Describe("ssh-proxy relaying what clients rely on in OpenSSH's sshd", fu
 	})
 
 	It("lets ssh -W exit 0 within 2s once the target answered and closed, like OpenSSH's sshd", func() {
-		port := answerAndClose("hello through the proxy\n")
+		port := tcppeer.AnswerAndClose("hello through the proxy\n")
 		args := append(e.clientOpts(), "-p", strconv.Itoa(e.proxyPort),
 			"-W", fmt.Sprintf("127.0.0.1:%d", port), e.user()+"@127.0.0.1")
 		cmd := exec.Command("sshpass", append([]string{"-e", "ssh"}, args...)...)

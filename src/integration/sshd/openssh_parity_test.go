@@ -18,32 +18,12 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/integration/internal/rawssh"
+	"github.com/app-ssh/app-ssh/integration/internal/tcppeer"
 )
 
 // hangUpBound is how soon after the target hangs up a tunnel must be gone (issue 14: stock
 // OpenSSH needs about 0.2 s).
 const hangUpBound = 2 * time.Second
-
-// answerAndClose serves 127.0.0.1:port: every connection gets reply, then the server closes it
-// (a database dropping an idle client does the same). It returns the port.
-func answerAndClose(reply string) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, reply)
-			c.Close()
-		}
-	}()
-	DeferCleanup(func() { ln.Close(); <-done })
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // openFDs counts the open file descriptors of pid.
 func openFDs(pid int) int {
@@ -64,7 +44,7 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 	DescribeTable("ssh -W exits 0 within 2s once the target answered and closed, like OpenSSH's sshd",
 		func(start func() *daemon) {
 			d := start()
-			port := answerAndClose("hello from the target\n")
+			port := tcppeer.AnswerAndClose("hello from the target\n")
 			cmd := d.sshCmd(clientKey.PrivateFile, []string{"-W", fmt.Sprintf("127.0.0.1:%d", port)})
 			stdin, err := cmd.StdinPipe() // held open: only the target's hang-up may end the session
 			Expect(err).NotTo(HaveOccurred())
@@ -79,7 +59,7 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 	DescribeTable("CHANNEL_EOF when the target closes, CHANNEL_CLOSE once the client's EOF arrived, like OpenSSH's sshd",
 		func(start func() *daemon) {
 			d := start()
-			port := answerAndClose("one reply")
+			port := tcppeer.AnswerAndClose("one reply")
 			c := d.mustGoClient()
 			ch, reqs, err := c.OpenChannel("direct-tcpip", ssh.Marshal(directTCPIP{"127.0.0.1", uint32(port), "127.0.0.1", 1}))
 			Expect(err).NotTo(HaveOccurred())
@@ -100,7 +80,7 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 
 	It("frees the socket to the target once the channel closed", func() {
 		d := ours()
-		port := answerAndClose("one reply")
+		port := tcppeer.AnswerAndClose("one reply")
 		c := d.mustGoClient()
 		sshdPID := d.session.Command.Process.Pid
 		base := openFDs(sshdPID)
@@ -118,7 +98,7 @@ var _ = Describe("forwarded connections whose target hangs up (as OpenSSH's sshd
 	// server's CLOSE (ssh -W, and the Go client) depend on.
 	It("leaves no socket or channel behind an ssh -L tunnel whose target closed after one reply", func() {
 		d := ours()
-		port := answerAndClose("bye\n")
+		port := tcppeer.AnswerAndClose("bye\n")
 		lport := freePort()
 		tunnel := startBackground(d.sshCmd(clientKey.PrivateFile, []string{
 			"-N", "-o", "ExitOnForwardFailure=yes",
