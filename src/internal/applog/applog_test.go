@@ -1,10 +1,8 @@
 package applog_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	loggregator "code.cloudfoundry.org/go-loggregator/v10"
@@ -17,25 +15,8 @@ import (
 	"github.com/app-ssh/app-ssh/internal/metrics"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 	"github.com/app-ssh/app-ssh/internal/testenv/ingressstub"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 )
-
-// syncBuffer is a log sink safe for the emitter's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // counter is the value of a counter in the metrics registry.
 func counter(m *metrics.Metrics, name string) float64 {
@@ -55,7 +36,7 @@ var _ = Describe("Emitter", func() {
 		agent   *ingressstub.Server
 		emitter *applog.Emitter
 		m       *metrics.Metrics
-		logs    *syncBuffer
+		logs    *logbuf.Buffer
 		perms   *login.Grant
 		cfg     applog.Config
 	)
@@ -80,7 +61,7 @@ var _ = Describe("Emitter", func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		m = metrics.New()
-		logs = &syncBuffer{}
+		logs = &logbuf.Buffer{}
 		cfg = applog.Config{Address: agent.Addr(), TLS: tlsCfg, SourceID: "ssh_proxy", InstanceID: "vm-1",
 			Metrics: m, Logger: slog.New(slog.NewJSONHandler(logs, nil)), ReportInterval: 100 * time.Millisecond,
 			GaugeInterval: time.Hour}

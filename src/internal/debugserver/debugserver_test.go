@@ -1,38 +1,20 @@
 package debugserver_test
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/app-ssh/app-ssh/internal/debugserver"
 	"github.com/app-ssh/app-ssh/internal/logging"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func start(t *testing.T) (string, *logging.Logger, *syncBuffer) {
+func start(t *testing.T) (string, *logging.Logger, *logbuf.Buffer) {
 	t.Helper()
-	var out syncBuffer
+	var out logbuf.Buffer
 	l, err := logging.NewLogger(&out, "ssh-proxy", logging.Options{Level: "info"})
 	if err != nil {
 		t.Fatal(err)

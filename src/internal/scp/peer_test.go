@@ -2,7 +2,6 @@ package scp_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,36 +20,19 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/app-ssh/app-ssh/internal/scp"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 )
 
 // peerTimeout bounds every conversation: after it the pipes are closed, so
 // no read or write in a spec can block for ever.
 const peerTimeout = 30 * time.Second
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // peer is the other end of an scp conversation, written independently of
 // the package under test: it plays the OpenSSH client's part.
 type peer struct {
 	w        io.WriteCloser
 	r        *bufio.Reader
-	stderr   *syncBuffer
+	stderr   *logbuf.Buffer
 	finished chan struct{}
 	code     int
 	cancel   context.CancelFunc
@@ -72,7 +53,7 @@ func startCommand(cmd *scp.Command, workDir string) *peer {
 	p := &peer{
 		w:        inW,
 		r:        bufio.NewReader(outR),
-		stderr:   &syncBuffer{},
+		stderr:   &logbuf.Buffer{},
 		finished: make(chan struct{}),
 		cancel:   cancel,
 	}
@@ -107,7 +88,7 @@ func startProcess(cmdline, workDir string) *peer {
 	Expect(err).NotTo(HaveOccurred())
 	outR, outW, err := os.Pipe()
 	Expect(err).NotTo(HaveOccurred())
-	p := &peer{w: inW, r: bufio.NewReader(outR), stderr: &syncBuffer{}, finished: make(chan struct{}), cancel: func() {}}
+	p := &peer{w: inW, r: bufio.NewReader(outR), stderr: &logbuf.Buffer{}, finished: make(chan struct{}), cancel: func() {}}
 	cmd.Stdin = inR
 	cmd.Stdout = outW
 	cmd.Stderr = p.stderr

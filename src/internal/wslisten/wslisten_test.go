@@ -14,7 +14,6 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -23,6 +22,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 	"github.com/app-ssh/app-ssh/internal/wsclient"
 	"github.com/app-ssh/app-ssh/internal/wslisten"
 )
@@ -91,24 +91,6 @@ func closedWithin(c net.Conn, d time.Duration) bool {
 		return false
 	}
 	return true
-}
-
-// syncBuffer is a log sink safe for the listener's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func openFDs() int {
@@ -288,7 +270,7 @@ var _ = Describe("Listener", func() {
 		})
 
 		It("closes the oldest handshake beyond MaxHandshakes, so a client gets through while stalled ones are held", func() {
-			logs := &syncBuffer{}
+			logs := &logbuf.Buffer{}
 			r := newRig(func(c *wslisten.Config) {
 				c.MaxHandshakes = 3
 				c.HandshakeTimeout = time.Minute
