@@ -102,7 +102,9 @@ client_addresses_preserved: true
 		// counted, so the others fitted. Nobody was penalised for any of this.
 		Expect(metric(e.scrape(), "ssh_proxy_refusals_total", "reason", "unauthenticated_shed")).To(Equal(1.0))
 		// The one shed is among the oldest (the proxy registers connections in the order its
-		// handlers start, which is close to, not exactly, the order they were dialled).
+		// handlers start, which is close to, not exactly, the order they were dialled: on a
+		// loaded CI machine a hundred may overtake each other). Shedding new arrivals would pick
+		// from the youngest; a random pick lands in the oldest quarter one time in four.
 		closed := make([]bool, len(conns))
 		var probe sync.WaitGroup
 		for i, h := range conns {
@@ -121,7 +123,7 @@ client_addresses_preserved: true
 			}
 		}
 		Expect(shedIdx).To(HaveLen(1))
-		Expect(shedIdx[0]).To(BeNumerically("<", 100), "an old flood connection was shed, not a young one")
+		Expect(shedIdx[0]).To(BeNumerically("<", len(conns)/4), "an old flood connection was shed, not a young one")
 		Expect(metric(e.scrape(), "ssh_proxy_refusals_total", "reason", "penalty")).To(Equal(0.0))
 		close(stop)
 		dribblers.Wait()
