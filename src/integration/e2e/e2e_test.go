@@ -368,3 +368,40 @@ var _ = Describe("scripts/run-local in the foreground", func() {
 		Expect(filepath.Join(l.state, "ready")).NotTo(BeAnExistingFile())
 	})
 })
+
+var _ = Describe("scripts/run-local --ws (SSH over WebSocket)", Ordered, func() {
+	var l *localRun
+
+	BeforeAll(func() {
+		l = newLocalRun()
+		l.start("--ws")
+	})
+
+	It("prints ProxyCommand forms of ssh, scp and sftp through app-ssh-ws that work as printed", func() {
+		line := l.printedLine("ssh -o ProxyCommand=")
+		Expect(line).To(ContainSubstring(fmt.Sprintf("app-ssh-ws --ca-cert %s wss://127.0.0.1:%d'", filepath.Join(l.state, "ws_ca.crt"), l.wsPort)))
+		r := shell(cmdTimeout, nil, "", batch(line)+" 'echo ws-pasted-ok'")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(Equal("ws-pasted-ok\n"))
+
+		tmp := GinkgoT().TempDir()
+		writeTree(filepath.Join(tmp, "some-dir"))
+		dest := filepath.Join(tmp, "dest")
+		Expect(os.Mkdir(dest, 0o755)).To(Succeed())
+		scpLine := l.printedLine("scp -o ProxyCommand=")
+		pasted := strings.Replace(batch(scpLine), "127.0.0.1:/tmp/", "127.0.0.1:"+dest+"/", 1)
+		r = run(cmdTimeout, nil, "", "bash", "-c", "cd "+quote(tmp)+" && "+pasted)
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		expectSameTree(filepath.Join(tmp, "some-dir"), filepath.Join(dest, "some-dir"))
+
+		r = shell(cmdTimeout, nil, "ls "+dest+"/some-dir\n", batch(l.printedLine("sftp -o ProxyCommand=")))
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(ContainSubstring("a.txt"))
+	})
+
+	It("logs the WebSocket sessions with transport websocket", func() {
+		log, err := os.ReadFile(filepath.Join(l.state, "logs", "proxy.log"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(log)).To(ContainSubstring(`"transport":"websocket"`))
+	})
+})
