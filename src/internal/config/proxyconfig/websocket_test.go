@@ -50,8 +50,8 @@ var _ = Describe("SSH over WebSocket settings", func() {
 		c, err := proxyconfig.Parse([]byte("listen_ws_addr: 127.0.0.1:0\ndisable_tcp_listener: true\naddress: ''\n" +
 			"ws: {cert_file: " + crt + ", key_file: " + key + ", trusted_router_cidrs: [10.0.16.0/20, 10.1.2.3]}\n"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(wsErrors("listen_ws_addr: 127.0.0.1:0\ndisable_tcp_listener: true\naddress: ''\n" +
-			"ws: {cert_file: " + crt + ", key_file: " + key + "}\n")).To(BeEmpty(), "address is not needed when the TCP listener is off")
+		Expect(wsErrors("listen_ws_addr: 127.0.0.1:0\ndisable_tcp_listener: true\naddress: ''\n"+
+			"ws: {cert_file: "+crt+", key_file: "+key+"}\n")).To(BeEmpty(), "address is not needed when the TCP listener is off")
 		r := resolvedWS(c) // the rest of this config (no host key) does not resolve
 		Expect(r.WSListener).NotTo(BeNil())
 		Expect(r.WSListener.TLS.Certificates).To(HaveLen(1))
