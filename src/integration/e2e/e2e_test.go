@@ -405,3 +405,28 @@ var _ = Describe("scripts/run-local --ws (SSH over WebSocket)", Ordered, func() 
 		Expect(string(log)).To(ContainSubstring(`"transport":"websocket"`))
 	})
 })
+
+var _ = Describe("scripts/run-local --ws --cf (SSH over WebSocket with cf auth)", Ordered, func() {
+	var l *localRun
+
+	BeforeAll(func() {
+		l = newLocalRun()
+		l.start("--ws", "--cf")
+	})
+
+	It("lets the printed cf: ProxyCommand command in with a one-time code", func() {
+		line := strings.TrimSpace(strings.TrimPrefix(l.printedLine("over WebSocket: ssh "), "over WebSocket:"))
+		Expect(line).To(ContainSubstring(fmt.Sprintf("wss://127.0.0.1:%d'", l.wsPort)))
+		r := l.script(time.Minute, "code")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		dir := GinkgoT().TempDir()
+		codeFile := filepath.Join(dir, "code")
+		Expect(os.WriteFile(codeFile, []byte(strings.TrimSpace(r.stdout)+"\n"), 0o600)).To(Succeed())
+		askpass := filepath.Join(dir, "askpass")
+		Expect(os.WriteFile(askpass, []byte("#!/bin/sh\ncat "+quote(codeFile)+"\n"), 0o700)).To(Succeed())
+		env := []string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
+		r = shell(cmdTimeout, env, "", strings.Replace(line, "ssh ", "ssh -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 ", 1)+" 'echo cf-ws-ok'")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(Equal("cf-ws-ok\n"))
+	})
+})
