@@ -76,7 +76,23 @@ RSpec.describe 'operations/enable-ssh-over-websocket*.yml on cf-deployment' do
                                .map { |pem| OpenSSL::X509::Certificate.new(pem) }
     expect(router_cas.any? { |ca| ca.subject == cert.issuer && cert.verify(ca.public_key) })
       .to be(true), "gorouter's router.ca_certs does not hold the CA that signed ssh_proxy_ws_tls"
+    expect_check_config(proxy)
     manifest
+  end
+
+  # The job renders these properties (with the generated certificate) into a config that
+  # ssh-proxy -check-config accepts, with the WebSocket listener on.
+  def expect_check_config(proxy)
+    Dir.mktmpdir('ws-render', Interpolation.tmp_root) do |dir|
+      JobHelpers.render_job_to(dir, 'ssh_proxy', proxy['properties'])
+      path = File.join(dir, 'config/ssh_proxy.yml')
+      config = YAML.safe_load(File.read(path))
+      expect(config['listen_ws_addr']).to eq('0.0.0.0:9443')
+      expect(config['ws']).to eq('cert_file' => File.join(dir, 'config/certs/ws/server.crt'),
+                                 'key_file' => File.join(dir, 'config/certs/ws/server.key'), 'trusted_router_cidrs' => cidrs)
+      output, status = JobHelpers.run([JobHelpers.binary('ssh-proxy'), '-check-config', path])
+      expect(status.exitstatus).to eq(0), "ssh-proxy -check-config #{path} exited #{status.exitstatus}:\n#{output}"
+    end
   end
 
   describe 'enable-ssh-over-websocket.yml' do

@@ -9,6 +9,9 @@
 #               via ssh-proxy -> sshd, directly to our sshd, directly to OpenSSH's sshd;
 #   latency     median and p95 of 50 sequential `ssh ... true`: through the proxy with diego
 #               auth, cf auth and a static target's key, and directly to our sshd;
+#   websocket   the static target's throughput and connect latency through the proxy's
+#               WebSocket listener (OpenSSH with ProxyCommand app-ssh-ws, TLS on loopback) as a
+#               ratio of the same through its TCP listener, in the same run;
 #   concurrency proxy and sshd RSS per idle session at 2,000 sessions, and new sessions per
 #               second at concurrency 16 (through the proxy and directly).
 # Environment: BENCH_RUNS (default 3), BENCH_SESSIONS (2000), BENCH_CONNECTS (50),
@@ -78,11 +81,12 @@ bp_build() {
   mkdir -p "${bin}"
   bp_log "building ssh-proxy, sshd, cf-standins and the load client"
   (cd "${repo}/src" && GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:--mod=mod}" go build -o "${bin}/" \
-    ./cmd/ssh-proxy ./cmd/sshd ./cmd/cf-standins ./internal/relay/benchclient)
+    ./cmd/ssh-proxy ./cmd/sshd ./cmd/cf-standins ./cmd/app-ssh-ws ./internal/relay/benchclient)
   BP_PROXY="${PROXY_BINARY:-${bin}/ssh-proxy}"
   BP_SSHD="${SSHD_BINARY:-${bin}/sshd}"
   BP_STANDINS="${bin}/cf-standins"
   BP_CLIENT="${bin}/benchclient"
+  BP_WSCLIENT="${bin}/app-ssh-ws"
 }
 
 # bp_setup: keys, configs, and every server started and listening.
@@ -156,6 +160,11 @@ EOF
   BP_APP_GUID="$(field app_guid)"
 
   head -c 24 /dev/urandom | base64 | tr -d '/+=' >"${w}/diego_credentials"
+  # The WebSocket listener's certificate: self-signed for 127.0.0.1 (app-ssh-ws trusts it by --ca-cert).
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "${w}/ws.key" -out "${w}/ws.crt" 2>/dev/null ||
+    bp_die "openssl could not make the WebSocket listener's certificate"
+  BP_PORT_WS="$(free_port)"
   BP_PORT_PROXY="$(free_port)"
   cat >"${w}/ssh_proxy.yml" <<EOF
 address: 127.0.0.1:${BP_PORT_PROXY}
@@ -189,6 +198,10 @@ static_targets:
   private_key_file: ${w}/login_key
   authorized_keys:
   - $(cat "${w}/client_key.pub")
+listen_ws_addr: 127.0.0.1:${BP_PORT_WS}
+ws:
+  cert_file: ${w}/ws.crt
+  key_file: ${w}/ws.key
 EOF
   "${BP_PROXY}" -check-config "${w}/ssh_proxy.yml" >/dev/null || bp_die "the bench's ssh_proxy.yml is invalid (above)"
   bp_start proxy "${BP_PROXY}" -config "${w}/ssh_proxy.yml"
@@ -197,6 +210,7 @@ EOF
   wait_port "${BP_PORT_SSHD}" "${BP_SSHD_PID}" || bp_die "see the logs in ${BP_WORK}"
   [ -z "${BP_PORT_OPENSSH}" ] || wait_port "${BP_PORT_OPENSSH}" "${BP_OPENSSH_PID}" || bp_die "see the logs in ${BP_WORK}"
   wait_port "${BP_PORT_PROXY}" "${BP_PROXY_PID}" || bp_die "see the logs in ${BP_WORK}"
+  wait_port "${BP_PORT_WS}" "${BP_PROXY_PID}" || bp_die "see the logs in ${BP_WORK}"
 
   # A password for ssh without a terminal: ssh runs this for every prompt.
   cat >"${w}/askpass" <<EOF
@@ -212,28 +226,32 @@ bp_ssh_opts() {
     -o Compression=no -o ConnectTimeout=30)
 }
 
-# bp_key_ssh PATH CIPHER ARGS...: ssh with the client key to PATH (proxy | direct | openssh).
+# bp_path_opts PATH: sets BP_PORT_OF, BP_USER_OF and BP_VIA (extra ssh options) for PATH
+# (proxy | ws | direct | openssh); ws is the proxy's WebSocket listener through app-ssh-ws.
+bp_path_opts() {
+  BP_VIA=()
+  case "$1" in
+    proxy) BP_PORT_OF="${BP_PORT_PROXY}" BP_USER_OF="bench/0" ;;
+    ws) BP_PORT_OF=22 BP_USER_OF="bench/0"
+      BP_VIA=(-o "ProxyCommand=${BP_WSCLIENT} --ca-cert ${BP_WORK}/ws.crt wss://127.0.0.1:${BP_PORT_WS}") ;;
+    direct) BP_PORT_OF="${BP_PORT_SSHD}" BP_USER_OF="${BP_USER}" ;;
+    openssh) BP_PORT_OF="${BP_PORT_OPENSSH}" BP_USER_OF="${BP_USER}" ;;
+  esac
+}
+
+# bp_key_ssh PATH CIPHER ARGS...: ssh with the client key to PATH (proxy | ws | direct | openssh).
 bp_key_ssh() {
   local path="$1" cipher="$2"; shift 2
-  local port user
-  case "${path}" in
-    proxy) port="${BP_PORT_PROXY}" user="bench/0" ;;
-    direct) port="${BP_PORT_SSHD}" user="${BP_USER}" ;;
-    openssh) port="${BP_PORT_OPENSSH}" user="${BP_USER}" ;;
-  esac
-  timeout "${BP_STEP_TIMEOUT}" ssh "${BP_SSH_OPTS[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "${BP_WORK}/client_key" \
-    -o Ciphers="${cipher}" -p "${port}" -l "${user}" 127.0.0.1 "$@"
+  bp_path_opts "${path}"
+  timeout "${BP_STEP_TIMEOUT}" ssh "${BP_SSH_OPTS[@]}" "${BP_VIA[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "${BP_WORK}/client_key" \
+    -o Ciphers="${cipher}" -p "${BP_PORT_OF}" -l "${BP_USER_OF}" 127.0.0.1 "$@"
 }
 
 bp_key_scp() {
-  local path="$1" cipher="$2" src="$3" dst="$4" port user
-  case "${path}" in
-    proxy) port="${BP_PORT_PROXY}" user="bench/0" ;;
-    direct) port="${BP_PORT_SSHD}" user="${BP_USER}" ;;
-    openssh) port="${BP_PORT_OPENSSH}" user="${BP_USER}" ;;
-  esac
-  timeout "${BP_STEP_TIMEOUT}" scp -q "${BP_SSH_OPTS[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "${BP_WORK}/client_key" \
-    -o Ciphers="${cipher}" -o User="${user}" -P "${port}" "${src}" "127.0.0.1:${dst}"
+  local path="$1" cipher="$2" src="$3" dst="$4"
+  bp_path_opts "${path}"
+  timeout "${BP_STEP_TIMEOUT}" scp -q "${BP_SSH_OPTS[@]}" "${BP_VIA[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "${BP_WORK}/client_key" \
+    -o Ciphers="${cipher}" -o User="${BP_USER_OF}" -P "${BP_PORT_OF}" "${src}" "127.0.0.1:${dst}"
 }
 
 # bp_transfer KIND PATH CIPHER: one transfer, prints MB/s (10^6 bytes per second).
@@ -267,7 +285,7 @@ BP_TABLE=()
 bp_row() { BP_TABLE+=("$(printf "$@")"); }
 
 bp_throughput() {
-  local paths=(proxy direct) cipher kind path i j r
+  local paths=(proxy direct ws) cipher kind path i j r
   [ -z "${BP_PORT_OPENSSH}" ] || paths+=(openssh)
   mkdir -p "${BP_WORK}/dst"
   head -c "${BP_SCP_BYTES}" /dev/urandom >"${BP_WORK}/scp-src"
@@ -293,6 +311,9 @@ bp_throughput() {
       esac
       bp_row '%-34s %-18s %10s %10s %10s %8s %8s' "${label}" "${cipher%%@*}" "${mp}" "${md}" "${mo}" \
         "$(bp_ratio "${mp}" "${md}")" "$(bp_ratio "${md}" "${mo}")"
+      local mw
+      mw="$(bp_median <"${BP_WORK}/t.ws")"
+      bp_row '%-34s %-18s %10s %32s' "  via the WebSocket listener" "${cipher%%@*}" "${mw}" "ws/tcp $(bp_ratio "${mw}" "${mp}")"
       bp_log "${label} ${cipher}: proxy [$(tr '\n' ' ' <"${BP_WORK}/t.proxy")] direct [$(tr '\n' ' ' <"${BP_WORK}/t.direct")]$([ -z "${BP_PORT_OPENSSH}" ] || echo " openssh [$(tr '\n' ' ' <"${BP_WORK}/t.openssh")]")"
     done
   done
@@ -318,6 +339,7 @@ bp_connect_once() {
     direct) bp_key_ssh direct "${cipher}" true ;;
     openssh) bp_key_ssh openssh "${cipher}" true ;;
     key) bp_key_ssh proxy "${cipher}" true ;;
+    ws) bp_key_ssh ws "${cipher}" true ;;
     diego|cf)
       local user="diego:${BP_PROCESS_GUID}/0"
       [ "${path}" = diego ] || user="cf:${BP_APP_GUID}/0"
@@ -332,7 +354,7 @@ bp_connect_once() {
 }
 
 bp_latency() {
-  local paths=(direct key diego cf) path i
+  local paths=(direct key ws diego cf) path i
   [ -z "${BP_PORT_OPENSSH}" ] || paths+=(openssh)
   bp_row '%-34s %-18s %10s %10s %10s' "connect: ${BP_CONNECTS}x ssh ... true" "auth" "median ms" "p95 ms" "vs direct"
   for path in "${paths[@]}"; do : >"${BP_WORK}/l.${path}"; done
@@ -351,6 +373,7 @@ bp_latency() {
     case "${path}" in
       direct) label="directly to sshd" ;;
       key) label="via proxy, static target" ;;
+      ws) label="  same via the WebSocket listener" ;;
       diego) label="via proxy, diego auth" ;;
       cf) label="via proxy, cf auth (stand-ins)" ;;
       openssh) label="directly to OpenSSH sshd (ref.)" ;;
@@ -360,6 +383,9 @@ bp_latency() {
     [ "${path}" = diego ] || [ "${path}" = cf ] && auth="password (askpass)"
     bp_row '%-34s %-18s %10s %10s %10s' "${label}" "${auth}" "${m}" "${p}" "$(bp_ratio "${m}" "${md}")"
   done
+  local mk mw
+  mk="$(bp_median <"${BP_WORK}/l.key")"; mw="$(bp_median <"${BP_WORK}/l.ws")"
+  bp_row '%-34s %-18s %10s' "connect WebSocket / TCP listener" "publickey" "ws/tcp $(bp_ratio "${mw}" "${mk}")"
 }
 
 # bp_concurrency: RSS per idle session at BP_SESSIONS sessions, then sessions per second.

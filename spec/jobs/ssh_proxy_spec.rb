@@ -184,7 +184,9 @@ RSpec.describe 'jobs/ssh_proxy' do
         'metrics' => { 'address' => '', 'cert_file' => '', 'key_file' => '' },
         'audit_log_file' => '/var/vcap/sys/log/ssh_proxy/audit.log',
         'loggregator' => { 'enabled' => false, 'address' => 'localhost:3458', 'ca_cert_file' => '', 'cert_file' => '',
-                           'key_file' => '', 'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx' }
+                           'key_file' => '', 'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx' },
+        'listen_ws_addr' => '', 'disable_tcp_listener' => false,
+        'ws' => { 'cert_file' => '', 'key_file' => '', 'trusted_router_cidrs' => [] }
       )
     end
 
@@ -211,7 +213,7 @@ RSpec.describe 'jobs/ssh_proxy' do
          config/certs/uaa/ca.crt config/certs/cc/ca.crt config/certs/cc/client.crt config/certs/cc/client.key
          config/certs/backends_tls/ca.crt config/certs/backends_tls/client.crt
          config/certs/backends_tls/client.key config/certs/loggregator/ca.crt config/certs/loggregator/client.crt
-         config/certs/loggregator/client.key].each do |path|
+         config/certs/loggregator/client.key config/certs/ws/server.crt config/certs/ws/server.key].each do |path|
         expect(file(path).strip).to eq(''), path
       end
     end
@@ -549,6 +551,31 @@ RSpec.describe 'jobs/ssh_proxy' do
     it 'leaves a missing certificate unset, for ssh-proxy -check-config to name' do
       c = config(with('loggregator' => { 'use_v2_api' => true, 'ca_cert' => 'LOG-CA' }))
       expect(c['loggregator']).to include('enabled' => true, 'cert_file' => '', 'key_file' => '')
+    end
+  end
+
+  describe 'SSH over WebSocket' do
+    let(:ws) do
+      with(proxy('listen_ws_addr' => '0.0.0.0:9443', 'disable_tcp_listener' => true,
+                 'ws' => { 'tls' => { 'cert' => 'WS-CERT-PEM', 'key' => 'WS-KEY-PEM' },
+                           'trusted_router_cidrs' => ['10.0.16.0/20', '10.0.32.5'] }))
+    end
+
+    it 'maps listen_ws_addr, disable_tcp_listener and ws.trusted_router_cidrs, and points at the rendered cert and key' do
+      c = config(ws)
+      expect(c['listen_ws_addr']).to eq('0.0.0.0:9443')
+      expect(c['disable_tcp_listener']).to be(true)
+      expect(c['ws']).to eq('cert_file' => "#{cert_dir}/ws/server.crt", 'key_file' => "#{cert_dir}/ws/server.key",
+                            'trusted_router_cidrs' => ['10.0.16.0/20', '10.0.32.5'])
+      expect(job.spec['templates']).to include('ws_tls.crt.erb' => 'config/certs/ws/server.crt',
+                                               'ws_tls.key.erb' => 'config/certs/ws/server.key')
+      expect(file('config/certs/ws/server.crt', ws).strip).to eq('WS-CERT-PEM')
+      expect(file('config/certs/ws/server.key', ws).strip).to eq('WS-KEY-PEM')
+    end
+
+    it 'leaves the cert and key files unset without the properties, for ssh-proxy -check-config to name' do
+      c = config(with(proxy('listen_ws_addr' => '0.0.0.0:9443')))
+      expect(c['ws']).to include('cert_file' => '', 'key_file' => '')
     end
   end
 

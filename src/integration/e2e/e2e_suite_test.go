@@ -74,13 +74,14 @@ func run(timeout time.Duration, env []string, stdin string, name string, args ..
 type localRun struct {
 	state                          string
 	proxyPort, healthPort, sshPort int
+	wsPort                         int // the WebSocket listener's (used with --ws)
 	printed                        string
 }
 
 func newLocalRun() *localRun {
 	return &localRun{
 		state:     filepath.Join(GinkgoT().TempDir(), "state"),
-		proxyPort: freePort(), healthPort: freePort(), sshPort: freePort(),
+		proxyPort: freePort(), healthPort: freePort(), sshPort: freePort(), wsPort: freePort(),
 	}
 }
 
@@ -90,6 +91,7 @@ func (l *localRun) env() []string {
 		fmt.Sprintf("APP_SSH_PROXY_PORT=%d", l.proxyPort),
 		fmt.Sprintf("APP_SSH_HEALTH_PORT=%d", l.healthPort),
 		fmt.Sprintf("APP_SSH_SSHD_PORT=%d", l.sshPort),
+		fmt.Sprintf("APP_SSH_WS_PORT=%d", l.wsPort),
 		"APP_SSH_READY_TIMEOUT=60",
 	}
 }

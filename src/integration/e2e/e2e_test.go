@@ -368,3 +368,65 @@ var _ = Describe("scripts/run-local in the foreground", func() {
 		Expect(filepath.Join(l.state, "ready")).NotTo(BeAnExistingFile())
 	})
 })
+
+var _ = Describe("scripts/run-local --ws (SSH over WebSocket)", Ordered, func() {
+	var l *localRun
+
+	BeforeAll(func() {
+		l = newLocalRun()
+		l.start("--ws")
+	})
+
+	It("prints ProxyCommand forms of ssh, scp and sftp through app-ssh-ws that work as printed", func() {
+		line := l.printedLine("ssh -o ProxyCommand=")
+		Expect(line).To(ContainSubstring(fmt.Sprintf("app-ssh-ws --ca-cert %s wss://127.0.0.1:%d'", filepath.Join(l.state, "ws_ca.crt"), l.wsPort)))
+		r := shell(cmdTimeout, nil, "", batch(line)+" 'echo ws-pasted-ok'")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(Equal("ws-pasted-ok\n"))
+
+		tmp := GinkgoT().TempDir()
+		writeTree(filepath.Join(tmp, "some-dir"))
+		dest := filepath.Join(tmp, "dest")
+		Expect(os.Mkdir(dest, 0o755)).To(Succeed())
+		scpLine := l.printedLine("scp -o ProxyCommand=")
+		pasted := strings.Replace(batch(scpLine), "127.0.0.1:/tmp/", "127.0.0.1:"+dest+"/", 1)
+		r = run(cmdTimeout, nil, "", "bash", "-c", "cd "+quote(tmp)+" && "+pasted)
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		expectSameTree(filepath.Join(tmp, "some-dir"), filepath.Join(dest, "some-dir"))
+
+		r = shell(cmdTimeout, nil, "ls "+dest+"/some-dir\n", batch(l.printedLine("sftp -o ProxyCommand=")))
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(ContainSubstring("a.txt"))
+	})
+
+	It("logs the WebSocket sessions with transport websocket", func() {
+		log, err := os.ReadFile(filepath.Join(l.state, "logs", "proxy.log"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(log)).To(ContainSubstring(`"transport":"websocket"`))
+	})
+})
+
+var _ = Describe("scripts/run-local --ws --cf (SSH over WebSocket with cf auth)", Ordered, func() {
+	var l *localRun
+
+	BeforeAll(func() {
+		l = newLocalRun()
+		l.start("--ws", "--cf")
+	})
+
+	It("lets the printed cf: ProxyCommand command in with a one-time code", func() {
+		line := strings.TrimSpace(strings.TrimPrefix(l.printedLine("over WebSocket: ssh "), "over WebSocket:"))
+		Expect(line).To(ContainSubstring(fmt.Sprintf("wss://127.0.0.1:%d'", l.wsPort)))
+		r := l.script(time.Minute, "code")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		dir := GinkgoT().TempDir()
+		codeFile := filepath.Join(dir, "code")
+		Expect(os.WriteFile(codeFile, []byte(strings.TrimSpace(r.stdout)+"\n"), 0o600)).To(Succeed())
+		askpass := filepath.Join(dir, "askpass")
+		Expect(os.WriteFile(askpass, []byte("#!/bin/sh\ncat "+quote(codeFile)+"\n"), 0o700)).To(Succeed())
+		env := []string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
+		r = shell(cmdTimeout, env, "", strings.Replace(line, "ssh ", "ssh -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 ", 1)+" 'echo cf-ws-ok'")
+		Expect(r.err).NotTo(HaveOccurred(), r.String())
+		Expect(r.stdout).To(Equal("cf-ws-ok\n"))
+	})
+})

@@ -10,6 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/app-ssh/app-ssh/integration/internal/procs"
+	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 )
 
 // nginxConf terminates TLS like gorouter (its own certificate for the route's host name),
@@ -54,14 +55,20 @@ http {
 
 // startNginx runs nginx in front of the rig's listener and returns its wss:// URL.
 func (r *rig) startNginx() string {
+	return startNginx(r.dir, r.ca, r.caFile, r.l.Addr().String())
+}
+
+// startNginx runs nginx in front of backend (a TLS WebSocket listener whose certificate ca
+// issued for serverName) and returns its wss:// URL.
+func startNginx(dir string, ca *certs.CA, caFile, backend string) string {
 	nginx, err := exec.LookPath("nginx")
 	if err != nil {
 		nginx = "/usr/sbin/nginx"
 	}
 	Expect(nginx).To(BeAnExistingFile(), "nginx is required (Debian: nginx)")
-	dir := filepath.Join(r.dir, "nginx")
+	dir = filepath.Join(dir, "nginx")
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
-	kp, err := r.ca.Issue("router", serverName, "127.0.0.1")
+	kp, err := ca.Issue("router", serverName, "127.0.0.1")
 	Expect(err).NotTo(HaveOccurred())
 	cert, key, err := kp.WriteFiles(dir, "router")
 	Expect(err).NotTo(HaveOccurred())
@@ -71,7 +78,7 @@ func (r *rig) startNginx() string {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(nginxConf.Execute(f, map[string]string{
 		"Dir": dir, "Port": strconv.Itoa(port), "ServerName": serverName,
-		"Cert": cert, "Key": key, "CA": r.caFile, "Backend": r.l.Addr().String(),
+		"Cert": cert, "Key": key, "CA": caFile, "Backend": backend,
 	})).To(Succeed())
 	Expect(f.Close()).To(Succeed())
 	cmd := exec.Command(nginx, "-p", dir, "-c", conf, "-e", "stderr", "-g", "daemon off;")

@@ -7,11 +7,14 @@ package websocket_test
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gexec"
+
+	"github.com/app-ssh/app-ssh/integration/internal/proxyrig"
 )
 
 func TestWebSocket(t *testing.T) {
@@ -19,14 +22,16 @@ func TestWebSocket(t *testing.T) {
 	RunSpecs(t, "SSH over WebSocket suite")
 }
 
-var clientPath string
+var clientPath, proxyBin, sshdBin string
 
 var _ = SynchronizedBeforeSuite(func() []byte {
 	p, err := gexec.Build("github.com/app-ssh/app-ssh/cmd/app-ssh-ws")
 	Expect(err).NotTo(HaveOccurred())
-	return []byte(p)
-}, func(p []byte) {
-	clientPath = string(p)
+	return append([]byte(p+"\n"), proxyrig.BuildBinaries("websocket", "sshpass", "nginx")...)
+}, func(b []byte) {
+	p, rest, _ := strings.Cut(string(b), "\n")
+	clientPath = p
+	proxyBin, sshdBin = proxyrig.Binaries([]byte(rest))
 	for _, tool := range []string{"ssh", "scp", "sftp", "ssh-keygen"} {
 		_, err := exec.LookPath(tool)
 		Expect(err).NotTo(HaveOccurred(), "the OpenSSH client tool %s is required", tool)

@@ -66,6 +66,8 @@ type Identity struct {
 	ProcessGUID  string `json:"process_guid,omitempty"`
 	InstanceGUID string `json:"instance_guid,omitempty"`
 	ClientAddr   string `json:"client_addr"`
+	// Transport is how the client reached the proxy: "tcp" or "websocket".
+	Transport string `json:"transport,omitempty"`
 }
 
 // Session collects one session's activity; its methods are safe for concurrent use.

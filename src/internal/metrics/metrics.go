@@ -63,7 +63,15 @@ type Metrics struct {
 
 	loggregatorDropped      prometheus.Counter
 	loggregatorSendFailures prometheus.Counter
+
+	connsByTransport *prometheus.CounterVec
 }
+
+// Transports (label values of ssh_proxy_transport_connections_total).
+const (
+	TransportTCP       = "tcp"
+	TransportWebSocket = "websocket"
+)
 
 // New registers the metrics on a fresh registry.
 func New() *Metrics {
@@ -91,6 +99,12 @@ func New() *Metrics {
 		Help: "App log lines and gauges not handed to the Loggregator client because its buffer was full (Loggregator slow or down)."})
 	m.loggregatorSendFailures = prometheus.NewCounter(prometheus.CounterOpts{Name: "ssh_proxy_loggregator_send_failures_total",
 		Help: "Batches of envelopes the Loggregator client failed to send to the local agent (each batch is lost)."})
+	m.connsByTransport = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ssh_proxy_transport_connections_total",
+		Help: "Connections accepted, by transport (tcp: the SSH listener; websocket: the SSH-over-WebSocket listener)."}, []string{"transport"})
+	m.Registry.MustRegister(m.connsByTransport)
+	for _, t := range []string{TransportTCP, TransportWebSocket} {
+		m.connsByTransport.WithLabelValues(t)
+	}
 	m.Registry.MustRegister(m.connsCurrent, m.connsTotal, m.authAttempts, m.refusals, m.dialSeconds,
 		m.bytes, m.channels, m.sessions, m.draining, m.loggregatorDropped, m.loggregatorSendFailures)
 	for _, r := range []string{RefusedMaxConnections, RefusedShed, RefusedPenalty, RefusedProxyHeader,
@@ -112,6 +126,18 @@ func (m *Metrics) ConnOpened() {
 		m.connsTotal.Inc()
 		m.connsCurrent.Inc()
 	}
+}
+
+// ConnTransport counts an accepted connection by its transport; anything but the known ones
+// is counted as "other" (label values stay a fixed set).
+func (m *Metrics) ConnTransport(t string) {
+	if m == nil {
+		return
+	}
+	if t != TransportTCP && t != TransportWebSocket {
+		t = "other"
+	}
+	m.connsByTransport.WithLabelValues(t).Inc()
 }
 
 // ConnClosed ends a connection counted by ConnOpened.

@@ -23,6 +23,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/uaa"
 	"github.com/app-ssh/app-ssh/internal/version"
+	"github.com/app-ssh/app-ssh/internal/wslisten"
 )
 
 // ccAnswers translates the Cloud Controller client's refusals into login's.
@@ -118,7 +119,7 @@ func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error
 	}
 
 	scfg := server.Config{
-		Address: cfg.Address, HealthAddress: cfg.HealthCheckAddress, HostKeys: cfg.HostKeys, NextHostKeys: cfg.NextHostKeys,
+		Address: cfg.Address, DisableTCP: cfg.DisableTCPListener, HealthAddress: cfg.HealthCheckAddress, HostKeys: cfg.HostKeys, NextHostKeys: cfg.NextHostKeys,
 		Algorithms: cfg.SSH, HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleConnectionTimeout, MaxConnectionDuration: cfg.MaxConnectionDuration, Logger: logger,
 	}
@@ -134,11 +135,25 @@ func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error
 		}
 		defer em.Close(5 * time.Second)
 	}
+	if ws := cfg.WSListener; ws != nil {
+		wl, err := wslisten.Listen(wslisten.Config{Addr: cfg.ListenWSAddr, TLS: ws.TLS, TrustedRouters: ws.TrustedRouters,
+			Logger: logger.With("listener", wslisten.Transport)})
+		if err != nil {
+			return fmt.Errorf("listen_ws_addr: %w", err)
+		}
+		// server.New owns it from here (closes it on failure, Serve on drain).
+		scfg.Listeners = append(scfg.Listeners, wl)
+		logger.Info("ssh-proxy.websocket-listening", "address", wl.Addr().String(), "trusted_router_cidrs", len(ws.TrustedRouters))
+	}
 	srv, err := server.New(scfg, logins)
 	if err != nil {
 		return err
 	}
-	logger.Info("ssh-proxy.starting", "version", version.Version, "address", srv.Addr().String(),
+	address := "disabled"
+	if a := srv.Addr(); a != nil {
+		address = a.String()
+	}
+	logger.Info("ssh-proxy.starting", "version", version.Version, "address", address, "listen_ws_addr", cfg.ListenWSAddr,
 		"cf_auth", cfg.EnableCFAuth, "diego_auth", cfg.EnableDiegoAuth, "backends_tls", cfg.BackendsTLS.Enabled,
 		"static_targets", len(cfg.StaticTargets), "loggregator", cfg.Loggregator.Enabled)
 	err = srv.Serve(ctx)

@@ -73,8 +73,19 @@ const DefaultHandshakeTimeout = 120 * time.Second
 
 // Config configures a Server. Zero values turn the optional defences off.
 type Config struct {
-	// Address is the SSH listen address.
+	// Address is the SSH listen address (TCP).
 	Address string
+	// DisableTCP: no TCP listener on Address; only Listeners serve (the proxy's "WebSocket
+	// only" mode).
+	DisableTCP bool
+	// Listeners are further listeners (the WebSocket one) whose connections are served exactly
+	// like the TCP listener's. The server does not know what made a connection except through
+	// the connection itself: a Transport() string method labels metrics, logs and audit
+	// ("tcp" without one), and a Forwarded() bool method says whether its RemoteAddr is the
+	// client's own address (for penalties). TCP-only features (PROXY protocol, quick ACKs)
+	// apply only to connections without a Transport method. New takes ownership: Serve closes
+	// them when it drains, and New closes them when it fails.
+	Listeners []net.Listener
 	// HealthAddress, when not empty, serves HTTP GET / → 200 while the SSH listener is up
 	// (503 while draining).
 	HealthAddress string
@@ -148,7 +159,8 @@ type Server struct {
 	login    Login
 	announce *hostkeys.Announcer
 	logger   *slog.Logger
-	ln       net.Listener
+	ln       net.Listener   // the TCP listener; nil with DisableTCP
+	lns      []net.Listener // every listener Serve accepts from
 	healthLn net.Listener
 	serving  atomic.Bool
 	draining atomic.Bool
@@ -177,24 +189,46 @@ func New(cfg Config, lg Login) (*Server, error) {
 	if l, ok := lg.(*login.Login); ok && l.Metrics == nil {
 		l.Metrics = cfg.Metrics
 	}
-	ln, err := net.Listen("tcp", cfg.Address)
-	if err != nil {
-		return nil, fmt.Errorf("address: %w", err)
-	}
-	s := &Server{cfg: cfg, login: lg, logger: logger, ln: ln, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys),
+	s := &Server{cfg: cfg, login: lg, logger: logger, announce: hostkeys.New(cfg.HostKeys, cfg.NextHostKeys),
 		sessions: map[*tracked]struct{}{}}
-	if cfg.HealthAddress != "" {
-		s.healthLn, err = net.Listen("tcp", cfg.HealthAddress)
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("health_check_address: %w", err)
+	fail := func(err error) (*Server, error) {
+		for _, l := range s.lns {
+			l.Close()
 		}
+		for _, l := range cfg.Listeners {
+			l.Close()
+		}
+		return nil, err
 	}
+	if !cfg.DisableTCP {
+		ln, err := net.Listen("tcp", cfg.Address)
+		if err != nil {
+			return fail(fmt.Errorf("address: %w", err))
+		}
+		s.ln = ln
+		s.lns = append(s.lns, ln)
+	}
+	if len(s.lns)+len(cfg.Listeners) == 0 {
+		return fail(errors.New("server: no listener (the TCP listener is disabled and there is no other)"))
+	}
+	if cfg.HealthAddress != "" {
+		hl, err := net.Listen("tcp", cfg.HealthAddress)
+		if err != nil {
+			return fail(fmt.Errorf("health_check_address: %w", err))
+		}
+		s.healthLn = hl
+	}
+	s.lns = append(s.lns, cfg.Listeners...)
 	return s, nil
 }
 
-// Addr is the SSH listener's address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr is the TCP SSH listener's address, or nil when it is disabled.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
 
 // HealthAddr is the health endpoint's address, or nil when off.
 func (s *Server) HealthAddr() net.Addr {
@@ -237,34 +271,68 @@ func (s *Server) Serve(ctx context.Context) error {
 			hwg.Wait()
 		}()
 	}
+	closeAll := func() {
+		for _, ln := range s.lns {
+			ln.Close()
+		}
+	}
 	stop := context.AfterFunc(acceptCtx, func() {
 		s.serving.Store(false)
-		s.ln.Close()
+		closeAll()
 	})
 	defer stop()
 
 	s.serving.Store(true)
-	s.logger.Info("ssh-proxy.started", "address", s.ln.Addr().String())
-	var err error
-	for {
-		c, aerr := s.ln.Accept()
-		if aerr != nil {
-			if acceptCtx.Err() == nil {
-				var ne net.Error
-				if errors.As(aerr, &ne) && ne.Timeout() {
-					continue
-				}
-				err = aerr
-				cancelAccept()
-			}
-			break
-		}
-		wg.Go(func() { s.handle(acceptCtx, sessCtx, c) })
+	for _, ln := range s.lns {
+		s.logger.Info("ssh-proxy.started", "address", ln.Addr().String(), "transport", listenerTransport(ln))
 	}
+	// One accept loop per listener; the first listener to fail stops them all.
+	var errOnce sync.Once
+	var err error
+	var loops sync.WaitGroup
+	for _, ln := range s.lns {
+		loops.Go(func() {
+			for {
+				c, aerr := ln.Accept()
+				if aerr != nil {
+					if acceptCtx.Err() == nil {
+						var ne net.Error
+						if errors.As(aerr, &ne) && ne.Timeout() {
+							continue
+						}
+						errOnce.Do(func() { err = aerr })
+						cancelAccept()
+					}
+					return
+				}
+				wg.Go(func() { s.handle(acceptCtx, sessCtx, c) })
+			}
+		})
+	}
+	loops.Wait()
 	s.serving.Store(false)
-	s.ln.Close()
+	closeAll()
 	s.drain(&wg, cancelSessions)
 	return err
+}
+
+// TransportTCP labels connections that do not name their transport.
+const TransportTCP = metrics.TransportTCP
+
+// transportOf is the connection's Transport(), or TransportTCP.
+func transportOf(c net.Conn) string {
+	if t, ok := c.(interface{ Transport() string }); ok {
+		return t.Transport()
+	}
+	return TransportTCP
+}
+
+// listenerTransport is the listener's Transport() for the start log line, or TransportTCP.
+func listenerTransport(ln net.Listener) string {
+	if t, ok := ln.(interface{ Transport() string }); ok {
+		return t.Transport()
+	}
+	return TransportTCP
 }
 
 // drain waits for the sessions (and handshakes) in wg to end, at most DrainTimeout; then it
@@ -410,7 +478,9 @@ func (s *Server) refuse(reason, remote string, attrs ...any) {
 
 func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	defer nc.Close()
+	transport := transportOf(nc)
 	s.cfg.Metrics.ConnOpened()
+	s.cfg.Metrics.ConnTransport(transport)
 	defer s.cfg.Metrics.ConnClosed()
 	if n := s.open.Add(1); s.cfg.MaxConnections > 0 && n > int64(s.cfg.MaxConnections) {
 		s.open.Add(-1)
@@ -433,8 +503,13 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	// Acknowledge at once during the handshake: OpenSSH's client keeps Nagle on for
 	// non-interactive sessions, and each of its back-to-back handshake packets would otherwise
 	// wait for the ~40 ms delayed ACK. It sees the TCP connection, so it wraps first.
-	conn, qa := quickack.Wrap(nc)
-	if s.cfg.ProxyProtocol != nil {
+	// Neither applies to a connection carried by something else (a WebSocket): its bytes are
+	// not the TCP stream, and its client address comes from the carrier.
+	conn, qa := nc, (*quickack.Conn)(nil)
+	if transport == TransportTCP {
+		conn, qa = quickack.Wrap(nc)
+	}
+	if s.cfg.ProxyProtocol != nil && transport == TransportTCP {
 		pc, err := s.cfg.ProxyProtocol.Wrap(conn)
 		if err != nil {
 			reason := metrics.RefusedProxyHeader
@@ -452,7 +527,7 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	// Penalties need the real client address: behind a load balancer or NAT that hides it,
 	// every user shares one address, and penalising it would lock everyone out.
 	penalties := s.cfg.Penalties
-	if !s.cfg.ClientAddressesPreserved && !proxyproto.ClientAddressKnown(conn) {
+	if !clientAddressKnown(conn, transport, s.cfg.ClientAddressesPreserved) {
 		penalties = nil
 	}
 	if penalties != nil && penalties.Refused(source) {
@@ -490,10 +565,10 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	}
 	sessionID := newSessionID()
 	id := audit.Identity{User: g.User, UserID: g.UserID, SSHUser: sc.User(), Scheme: string(g.Scheme), AppGUID: g.AppGUID,
-		Index: g.Index, ProcessGUID: g.ProcessGUID, InstanceGUID: g.InstanceGUID, ClientAddr: remote}
+		Index: g.Index, ProcessGUID: g.ProcessGUID, InstanceGUID: g.InstanceGUID, ClientAddr: remote, Transport: transport}
 	attrs := []any{
 		"user", logging.Cap(g.User), "ssh_user", logging.Cap(sc.User()), "scheme", string(g.Scheme), "app_guid", g.AppGUID, "process_guid", g.ProcessGUID,
-		"index", g.Index, "instance_guid", g.InstanceGUID, "remote_addr", remote, "session_id", sessionID,
+		"index", g.Index, "instance_guid", g.InstanceGUID, "remote_addr", remote, "session_id", sessionID, "transport", transport,
 	}
 	if g.Refusal != nil {
 		s.refuseChannels(sessCtx, sc, chans, reqs, g, id, sessionID, attrs)
@@ -550,6 +625,18 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	as.End(sessionID, reason)
 	s.logger.Info("ssh-proxy.session-ended", append(attrs, "duration_seconds", time.Since(start).Seconds(),
 		"bytes_to_backend", tr.toBackend.Load(), "bytes_to_client", tr.toClient.Load(), "end_reason", reason)...)
+}
+
+// clientAddressKnown says whether conn's RemoteAddr is the client's own address (penalties
+// apply only then). TCP: a PROXY header announced it, or the network in front of the proxy
+// keeps client addresses (preserved). Other transports: only when the connection says its
+// address was forwarded by a trusted router (Forwarded() true).
+func clientAddressKnown(conn net.Conn, transport string, preserved bool) bool {
+	if transport != TransportTCP {
+		f, ok := conn.(interface{ Forwarded() bool })
+		return ok && f.Forwarded()
+	}
+	return preserved || proxyproto.ClientAddressKnown(conn)
 }
 
 // handshakeFailed classifies a failed handshake for metrics, penalties and the log. Only a

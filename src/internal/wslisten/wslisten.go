@@ -50,10 +50,13 @@ const maxForwardedEntries = 32
 // Transport is what Conn.Transport reports, for metrics labels and audit records.
 const Transport = "websocket"
 
-// Config says where and how to listen. CertFile and KeyFile are required.
+// Config says where and how to listen. TLS, or CertFile and KeyFile, are required.
 type Config struct {
 	Addr              string // host:port to listen on
 	CertFile, KeyFile string // PEM server certificate (chain) and key
+	// TLS, when set, supplies the certificate already loaded (CertFile and KeyFile are then
+	// ignored); only its Certificates are used.
+	TLS *tls.Config
 	// Path is the only request path upgraded; DefaultPath when empty.
 	Path string
 	// TrustedRouters lists the networks whose requests may name the client in X-Forwarded-For.
@@ -95,12 +98,18 @@ type Listener struct {
 
 // Listen loads the certificate, binds cfg.Addr and starts serving.
 func Listen(cfg Config) (*Listener, error) {
-	if cfg.CertFile == "" || cfg.KeyFile == "" {
+	var certs []tls.Certificate
+	switch {
+	case cfg.TLS != nil && len(cfg.TLS.Certificates) > 0:
+		certs = cfg.TLS.Certificates
+	case cfg.CertFile == "" || cfg.KeyFile == "":
 		return nil, errors.New("wslisten: a certificate and key are required")
-	}
-	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("loading WebSocket listener certificate %s: %w", cfg.CertFile, err)
+	default:
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading WebSocket listener certificate %s: %w", cfg.CertFile, err)
+		}
+		certs = []tls.Certificate{cert}
 	}
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
@@ -141,7 +150,7 @@ func Listen(cfg Config) (*Listener, error) {
 	// Every request is an upgrade or an error: nothing to keep alive.
 	l.srv.SetKeepAlivesEnabled(false)
 	tlsConf := &tls.Config{
-		Certificates: []tls.Certificate{cert},
+		Certificates: certs,
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"}, // RFC 6455 upgrades are HTTP/1.1
 	}
@@ -156,6 +165,9 @@ func Listen(cfg Config) (*Listener, error) {
 
 // Addr is the bound TCP address.
 func (l *Listener) Addr() net.Addr { return l.tcp.Addr() }
+
+// Transport names the carrier of the listener's connections, as Conn.Transport does.
+func (l *Listener) Transport() string { return Transport }
 
 // Accept returns the next upgraded connection; net.ErrClosed once Close was called, or the
 // HTTPS server's error should it stop on its own.

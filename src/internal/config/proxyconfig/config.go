@@ -101,6 +101,8 @@ type Config struct {
 	Hardening `yaml:",inline"`
 	// Loggregator: app log lines and the ssh-connections gauge (loggregator.go).
 	Loggregator Loggregator `yaml:"loggregator"`
+	// WebSocket: the SSH-over-WebSocket listener (websocket.go).
+	WebSocket `yaml:",inline"`
 }
 
 // Default is what a config file is read over: the ssh_proxy job's defaults, as the job renders
@@ -195,6 +197,8 @@ type Resolved struct {
 	ProxyProtocol *proxyproto.Policy
 	// StaticTargets are static_targets with their keys parsed.
 	StaticTargets []ResolvedStaticTarget
+	// WSListener is nil unless listen_ws_addr is set.
+	WSListener *ResolvedWebSocket
 }
 
 // Resolve checks every setting and reads every file the configuration names. It returns
@@ -217,7 +221,9 @@ func (c *Config) Resolve() (*Resolved, []error) {
 			add(key, "%v", err)
 		}
 	}
-	checkHostPort("address", c.Address, false)
+	if !c.DisableTCPListener {
+		checkHostPort("address", c.Address, false)
+	}
 	checkHostPort("health_check_address", c.HealthCheckAddress, true)
 	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
 		add("log_level", "%v", err)
@@ -333,6 +339,7 @@ func (c *Config) Resolve() (*Resolved, []error) {
 	}
 	c.Hardening.resolve(r, add)
 	c.Loggregator.resolve(r, add)
+	c.WebSocket.resolve(r, add)
 	st, stErrs := ResolveStaticTargets(c.StaticTargets, c.EnableDiegoAuth)
 	errs = append(errs, stErrs...)
 	r.StaticTargets = st

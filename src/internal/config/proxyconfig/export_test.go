@@ -12,3 +12,13 @@ func ResolveHardening(c *Config) (*Resolved, []error) {
 	})
 	return r, errs
 }
+
+// ResolveWebSocket resolves the WebSocket keys alone.
+func ResolveWebSocket(c *Config) (*Resolved, []error) {
+	r := &Resolved{Config: c}
+	var errs []error
+	c.WebSocket.resolve(r, func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	})
+	return r, errs
+}

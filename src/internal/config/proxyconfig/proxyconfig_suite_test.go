@@ -39,3 +39,10 @@ func resolvedHardening(c *proxyconfig.Config) *proxyconfig.Resolved {
 	ExpectWithOffset(1, errs).To(BeEmpty())
 	return r
 }
+
+// resolvedWS is the WebSocket keys resolved alone, which must have no problem.
+func resolvedWS(c *proxyconfig.Config) *proxyconfig.Resolved {
+	r, errs := proxyconfig.ResolveWebSocket(c)
+	ExpectWithOffset(1, errs).To(BeEmpty())
+	return r
+}
