@@ -63,6 +63,8 @@ type Metrics struct {
 
 	loggregatorDropped      prometheus.Counter
 	loggregatorSendFailures prometheus.Counter
+
+	policy policyMetrics // policy.go
 }
 
 // New registers the metrics on a fresh registry.
@@ -103,6 +105,7 @@ func New() *Metrics {
 	}
 	m.bytes.WithLabelValues("to_backend")
 	m.bytes.WithLabelValues("to_client")
+	m.registerPolicy()
 	return m
 }
 

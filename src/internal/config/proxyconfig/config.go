@@ -101,6 +101,8 @@ type Config struct {
 	Hardening `yaml:",inline"`
 	// Loggregator: app log lines and the ssh-connections gauge (loggregator.go).
 	Loggregator Loggregator `yaml:"loggregator"`
+	// Operator policy and session recording (policy.go, docs/policy.md).
+	PolicyConfig `yaml:",inline"`
 }
 
 // Default is what a config file is read over: the ssh_proxy job's defaults, as the job renders
@@ -119,6 +121,7 @@ func Default() Config {
 		UAA:                   UAA{ClientID: "ssh-proxy"},
 		Hardening:             DefaultHardening(),
 		Loggregator:           DefaultLoggregator(),
+		PolicyConfig:          DefaultPolicyConfig(),
 	}
 }
 
@@ -195,6 +198,8 @@ type Resolved struct {
 	ProxyProtocol *proxyproto.Policy
 	// StaticTargets are static_targets with their keys parsed.
 	StaticTargets []ResolvedStaticTarget
+	// Policy: the compiled rules and the per-user/instance limiter (policy.go).
+	ResolvedPolicy
 }
 
 // Resolve checks every setting and reads every file the configuration names. It returns
@@ -333,6 +338,7 @@ func (c *Config) Resolve() (*Resolved, []error) {
 	}
 	c.Hardening.resolve(r, add)
 	c.Loggregator.resolve(r, add)
+	errs = append(errs, c.PolicyConfig.resolve(r)...)
 	st, stErrs := ResolveStaticTargets(c.StaticTargets, c.EnableDiegoAuth)
 	errs = append(errs, stErrs...)
 	r.StaticTargets = st
