@@ -222,6 +222,13 @@ func (e *env) eventsOf(event string) []map[string]any {
 	return out
 }
 
+// waitChannels waits until the audit log has n channel events and returns them (a channel's
+// event is written when the proxy has closed it, which may be just after the client exited).
+func (e *env) waitChannels(n int) []map[string]any {
+	Eventually(func() []map[string]any { return e.eventsOf("channel") }, 10*time.Second, 50*time.Millisecond).Should(HaveLen(n))
+	return e.eventsOf("channel")
+}
+
 // denials is ssh_proxy_policy_denials_total{kind}.
 func (e *env) denials(kind string) float64 {
 	return e.rig.Metric(fmt.Sprintf("ssh_proxy_policy_denials_total{kind=%q}", kind))

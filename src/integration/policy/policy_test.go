@@ -170,8 +170,7 @@ var _ = Describe("operator policy", func() {
 			Expect(r.Code).To(Equal(0), r.Stderr)
 			Expect(r.Stdout).To(Equal("mode=debug token=\n"))
 			Expect(r.Stderr).To(ContainSubstring("environment variable SECRET_TOKEN is not accepted"))
-			chans := e.eventsOf("channel")
-			Expect(chans).To(HaveLen(1))
+			chans := e.waitChannels(1)
 			Expect(chans[0]["env_names"]).To(Equal([]any{"APP_MODE"}))
 
 			any := newEnv("policy:\n  accept_env: [\"*\"]\n")
@@ -232,8 +231,7 @@ var _ = Describe("operator policy", func() {
 			Expect(r.Stdout).To(BeEmpty())
 			Expect(r.Stderr).To(ContainSubstring("ssh-proxy: session closed: it reached the maximum session duration of 2s"))
 			Expect(e.denials("max-session-duration")).To(Equal(1.0))
-			chans := e.eventsOf("channel")
-			Expect(chans).To(HaveLen(1))
+			chans := e.waitChannels(1)
 			Expect(chans[0]["end_reason"]).To(Equal("max-session-duration"))
 
 			free := newEnv("")
