@@ -139,6 +139,23 @@ RSpec.describe 'rendered deployments pass -check-config' do
     it_behaves_like 'a cf-deployment ssh_proxy', 'router'
   end
 
+  it 'renders the worked policy example (operations/example-ssh-policy.yml) into a config ssh-proxy accepts' do
+    manifest = interpolated(ops + [Interpolation.ours('operations/example-ssh-policy.yml')])
+    expect(group(manifest, 'scheduler')['persistent_disk_type']).to eq('10GB')
+    proxy = job(manifest, 'scheduler', 'ssh_proxy')
+    JobHelpers.render_job_to(@dir, 'ssh_proxy', proxy['properties'])
+    config_path = File.join(@dir, 'config/ssh_proxy.yml')
+    config = YAML.safe_load(File.read(config_path))
+    expect(config['policy']).to include('sftp' => false, 'remote_forwarding' => false, 'shell' => true, 'pty' => true,
+                                        'permit_open' => ['127.0.0.1:8080', 'postgres.service.internal:5432'],
+                                        'max_sessions_per_user' => 2)
+    expect(config['recording']).to include('enabled' => true, 'directory' => '/var/vcap/store/ssh_proxy/recordings',
+                                           'max_total_bytes' => 8192 * 1024 * 1024)
+    bpm = YAML.safe_load(File.read(File.join(@dir, 'config/bpm.yml')))
+    expect(bpm['processes'].first['persistent_disk']).to be(true)
+    expect_valid('ssh-proxy', config_path)
+  end
+
   it 'is a real check: ssh-proxy -check-config rejects a rendered config whose host key is not a key' do
     proxy = job(interpolated(ops), 'scheduler', 'ssh_proxy')
     props = Marshal.load(Marshal.dump(proxy['properties']))

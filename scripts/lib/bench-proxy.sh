@@ -13,20 +13,23 @@
 #               WebSocket listener (OpenSSH with ProxyCommand app-ssh-ws, TLS on loopback) as a
 #               ratio of the same through its TCP listener, in the same run;
 #   concurrency proxy and sshd RSS per idle session at 2,000 sessions, and new sessions per
-#               second at concurrency 16 (through the proxy and directly).
+#               second at concurrency 16 (through the proxy and directly);
+#   recording   session recording on vs off (a second proxy with recording.enabled): an
+#               interactive-sized workload (2,000 short lines through a pty) and a 256 MiB
+#               `cat` through a pty, time with recording / time without.
 # Environment: BENCH_RUNS (default 3), BENCH_SESSIONS (2000), BENCH_CONNECTS (50),
 #   SSHD_BINARY / PROXY_BINARY (use these instead of building), BENCH_KEEP=1 (keep the work dir),
-#   BENCH_ONLY (comma list of concurrency, latency, throughput; default all).
+#   BENCH_ONLY (comma list of concurrency, latency, throughput, recording; default all).
 
 # Settings for the two modes (bp_mode sets them).
 BP_RUNS=3 BP_UP_BYTES=$((1 << 30)) BP_SCP_BYTES=$((512 << 20)) BP_CONNECTS=50 BP_SESSIONS=2000
-BP_RATE_N=400 BP_RATE_C=16 BP_STEP_TIMEOUT=600
+BP_RATE_N=400 BP_RATE_C=16 BP_STEP_TIMEOUT=600 BP_PTY_BYTES=$((256 << 20)) BP_PTY_LINES=2000
 BP_CIPHERS=(aes128-gcm@openssh.com chacha20-poly1305@openssh.com)
 
 bp_mode() {
   if [ "$1" = quick ]; then
     BP_RUNS=1 BP_UP_BYTES=$((16 << 20)) BP_SCP_BYTES=$((8 << 20)) BP_CONNECTS="${BENCH_CONNECTS:-5}" BP_SESSIONS="${BENCH_SESSIONS:-20}"
-    BP_RATE_N=32 BP_RATE_C=4 BP_STEP_TIMEOUT=120
+    BP_RATE_N=32 BP_RATE_C=4 BP_STEP_TIMEOUT=120 BP_PTY_BYTES=$((4 << 20)) BP_PTY_LINES=200
   else
     BP_RUNS="${BENCH_RUNS:-3}" BP_CONNECTS="${BENCH_CONNECTS:-50}" BP_SESSIONS="${BENCH_SESSIONS:-2000}"
   fi
@@ -232,6 +235,7 @@ bp_path_opts() {
   BP_VIA=()
   case "$1" in
     proxy) BP_PORT_OF="${BP_PORT_PROXY}" BP_USER_OF="bench/0" ;;
+    recording) BP_PORT_OF="${BP_PORT_PROXY_REC}" BP_USER_OF="bench/0" ;;
     ws) BP_PORT_OF=22 BP_USER_OF="bench/0"
       BP_VIA=(-o "ProxyCommand=${BP_WSCLIENT} --ca-cert ${BP_WORK}/ws.crt wss://127.0.0.1:${BP_PORT_WS}") ;;
     direct) BP_PORT_OF="${BP_PORT_SSHD}" BP_USER_OF="${BP_USER}" ;;
@@ -239,7 +243,7 @@ bp_path_opts() {
   esac
 }
 
-# bp_key_ssh PATH CIPHER ARGS...: ssh with the client key to PATH (proxy | ws | direct | openssh).
+# bp_key_ssh PATH CIPHER ARGS...: ssh with the client key to PATH (proxy | recording | ws | direct | openssh).
 bp_key_ssh() {
   local path="$1" cipher="$2"; shift 2
   bp_path_opts "${path}"
@@ -432,6 +436,46 @@ bp_concurrency() {
   bp_row '%-34s %10s %10s %10s' "  ${BP_RATE_N} sessions running true" "${rp}" "${rd}" "$(bp_ratio "${rp}" "${rd}")"
 }
 
+# bp_recording: a second proxy, the same config plus recording, and pty workloads through
+# both (interleaved, median of BP_RUNS); the casts are deleted after each run.
+bp_recording() {
+  local w="${BP_WORK}" cipher="${BP_CIPHERS[0]}" kind path i cmd off on t0 t1 got
+  BP_PORT_PROXY_REC="$(free_port)"
+  # Its own SSH port, and no WebSocket listener (the first proxy holds that port).
+  sed -e "s|^address: 127.0.0.1:${BP_PORT_PROXY}\$|address: 127.0.0.1:${BP_PORT_PROXY_REC}|" \
+    -e 's|^listen_ws_addr: .*|listen_ws_addr: ""|' "${w}/ssh_proxy.yml" >"${w}/ssh_proxy_rec.yml"
+  printf 'recording:\n  enabled: true\n  directory: %s\n  max_file_bytes: %d\n  max_total_bytes: %d\n' \
+    "${w}/casts" $((BP_PTY_BYTES * 4)) $((BP_PTY_BYTES * 8)) >>"${w}/ssh_proxy_rec.yml"
+  "${BP_PROXY}" -check-config "${w}/ssh_proxy_rec.yml" >/dev/null || bp_die "the recording proxy's config is invalid (above)"
+  bp_start proxy-recording "${BP_PROXY}" -config "${w}/ssh_proxy_rec.yml"
+  wait_port "${BP_PORT_PROXY_REC}" "${BP_LAST_PID}" || bp_die "see ${w}/proxy-recording.log"
+  head -c "${BP_PTY_BYTES}" /dev/zero | tr '\0' a >"${w}/pty-src"
+  bp_row '%-34s %10s %10s %10s' "pty sessions (median of ${BP_RUNS})" "off s" "on s" "on/off"
+  for kind in interactive bulk; do
+    case "${kind}" in
+      interactive) cmd="for i in \$(seq ${BP_PTY_LINES}); do echo \"line \$i of an interactive-sized session\"; done" ;;
+      bulk) cmd="cat ${w}/pty-src" ;;
+    esac
+    : >"${w}/r.proxy"; : >"${w}/r.recording"
+    for i in $(seq "${BP_RUNS}"); do
+      for path in proxy recording; do
+        t0="${EPOCHREALTIME}"
+        got="$(bp_key_ssh "${path}" "${cipher}" -tt "${cmd}" </dev/null | wc -c)" || bp_die "pty ${kind} via ${path} failed"
+        t1="${EPOCHREALTIME}"
+        [ "${kind}" != bulk ] || [ "${got}" -ge "${BP_PTY_BYTES}" ] || bp_die "pty ${kind} via ${path}: ${got} of ${BP_PTY_BYTES} bytes"
+        awk -v a="${t0}" -v b="${t1}" 'BEGIN {printf "%.3f\n", b - a}' >>"${w}/r.${path}"
+        [ "${path}" != recording ] || ls "${w}"/casts/*.cast >/dev/null 2>&1 || bp_die "the recording proxy wrote no cast (${kind})"
+        rm -f "${w}"/casts/*.cast
+      done
+    done
+    off="$(bp_median <"${w}/r.proxy")"; on="$(bp_median <"${w}/r.recording")"
+    case "${kind}" in
+      interactive) bp_row '%-34s %10s %10s %10s' "  ${BP_PTY_LINES} short lines" "${off}" "${on}" "$(bp_ratio "${on}" "${off}")" ;;
+      bulk) bp_row '%-34s %10s %10s %10s' "  cat of $(bp_size "${BP_PTY_BYTES}")" "${off}" "${on}" "$(bp_ratio "${on}" "${off}")" ;;
+    esac
+  done
+}
+
 # bench_proxy [--quick]: the whole benchmark; prints the table on stdout.
 bench_proxy() {
   local mode=full repo
@@ -445,11 +489,12 @@ bench_proxy() {
   bp_build "${repo}"
   bp_ssh_opts
   bp_setup
-  local only="${BENCH_ONLY:-concurrency,latency,throughput}"
+  local only="${BENCH_ONLY:-concurrency,latency,throughput,recording}"
   bp_log "servers up (work dir ${BP_WORK}); concurrency first, on fresh processes"
   [[ ",${only}," != *,concurrency,* ]] || bp_concurrency
   [[ ",${only}," != *,latency,* ]] || { bp_log "connect latency"; bp_latency; }
   [[ ",${only}," != *,throughput,* ]] || { bp_log "throughput"; bp_throughput; }
+  [[ ",${only}," != *,recording,* ]] || { bp_log "recording on vs off"; bp_recording; }
   echo
   echo "app-ssh bench (${mode}; $(nproc) CPUs; $(date -u +%FT%TZ)); ratios are side by side in this run"
   printf '%s\n' "${BP_TABLE[@]}"

@@ -186,7 +186,16 @@ RSpec.describe 'jobs/ssh_proxy' do
         'loggregator' => { 'enabled' => false, 'address' => 'localhost:3458', 'ca_cert_file' => '', 'cert_file' => '',
                            'key_file' => '', 'source_id' => 'ssh_proxy', 'instance_id' => 'xxxxxx-xxxxxxxx-xxxxx' },
         'listen_ws_addr' => '', 'disable_tcp_listener' => false,
-        'ws' => { 'cert_file' => '', 'key_file' => '', 'trusted_router_cidrs' => [] }
+        'ws' => { 'cert_file' => '', 'key_file' => '', 'trusted_router_cidrs' => [] },
+        'policy' => { 'shell' => true, 'exec' => true, 'scp' => true, 'pty' => true, 'sftp' => true,
+                      'other_subsystems' => true, 'local_forwarding' => true, 'permit_open' => ['any'],
+                      'remote_forwarding' => true, 'permit_listen' => ['any'],
+                      'accept_env' => ['LANG', 'LC_*', 'TERM', 'COLORTERM', 'NO_COLOR'],
+                      'max_sessions_per_connection' => 10, 'max_channels_per_connection' => 256,
+                      'max_sessions_per_user' => 0, 'max_sessions_per_instance' => 0, 'max_session_duration' => '0s' },
+        'recording' => { 'enabled' => false, 'directory' => '/var/vcap/store/ssh_proxy/recordings',
+                         'max_file_bytes' => 64 * 1024 * 1024, 'max_total_bytes' => 10_240 * 1024 * 1024,
+                         'record_input' => false }
       )
     end
 
@@ -575,7 +584,39 @@ RSpec.describe 'jobs/ssh_proxy' do
 
     it 'leaves the cert and key files unset without the properties, for ssh-proxy -check-config to name' do
       c = config(with(proxy('listen_ws_addr' => '0.0.0.0:9443')))
-      expect(c['ws']).to include('cert_file' => '', 'key_file' => '')
+      expect(c['ws']).to include('cert_file' => '', 'key_file' => ''),
+  describe 'policy and recording' do
+    it 'maps every policy and recording property (durations in seconds, sizes in MiB to bytes)' do
+      c = config(with(proxy(
+        'policy' => { 'shell' => false, 'exec' => false, 'scp' => false, 'pty' => false, 'sftp' => false,
+                      'other_subsystems' => false, 'local_forwarding' => false, 'remote_forwarding' => false,
+                      'permit_open' => ['127.0.0.1:8080'], 'permit_listen' => ['9000'], 'accept_env' => ['LANG'],
+                      'max_sessions_per_connection' => 2, 'max_channels_per_connection' => 3,
+                      'max_sessions_per_user' => 4, 'max_sessions_per_instance' => 5,
+                      'max_session_duration_in_seconds' => 600 },
+        'recording' => { 'enabled' => true, 'directory' => '/var/vcap/store/ssh_proxy/casts',
+                         'max_file_size_in_mb' => 2, 'max_total_size_in_mb' => 8, 'record_input' => true }
+      )))
+      expect(c['policy']).to eq('shell' => false, 'exec' => false, 'scp' => false, 'pty' => false, 'sftp' => false,
+                                'other_subsystems' => false, 'local_forwarding' => false, 'remote_forwarding' => false,
+                                'permit_open' => ['127.0.0.1:8080'], 'permit_listen' => ['9000'], 'accept_env' => ['LANG'],
+                                'max_sessions_per_connection' => 2, 'max_channels_per_connection' => 3,
+                                'max_sessions_per_user' => 4, 'max_sessions_per_instance' => 5,
+                                'max_session_duration' => '600s')
+      expect(c['recording']).to eq('enabled' => true, 'directory' => '/var/vcap/store/ssh_proxy/casts',
+                                   'max_file_bytes' => 2 * 1024 * 1024, 'max_total_bytes' => 8 * 1024 * 1024,
+                                   'record_input' => true)
+    end
+
+    it 'gives bpm the store directory only when recording is on, or the configured directory as a volume' do
+      off = YAML.safe_load(file('config/bpm.yml'))['processes'].first
+      expect(off.keys).not_to include('persistent_disk', 'additional_volumes')
+      on = YAML.safe_load(file('config/bpm.yml', with(proxy('recording' => { 'enabled' => true }))))['processes'].first
+      expect(on['persistent_disk']).to eq(true)
+      expect(on.keys).not_to include('additional_volumes')
+      elsewhere = YAML.safe_load(file('config/bpm.yml', with(proxy('recording' => { 'enabled' => true,
+                                                                                    'directory' => '/var/vcap/data/casts' }))))
+      expect(elsewhere['processes'].first['additional_volumes']).to eq([{ 'path' => '/var/vcap/data/casts', 'writable' => true }])
     end
   end
 

@@ -65,6 +65,7 @@ type Metrics struct {
 	loggregatorSendFailures prometheus.Counter
 
 	connsByTransport *prometheus.CounterVec
+	policy           policyMetrics // policy.go
 }
 
 // Transports (label values of ssh_proxy_transport_connections_total).
@@ -117,6 +118,7 @@ func New() *Metrics {
 	}
 	m.bytes.WithLabelValues("to_backend")
 	m.bytes.WithLabelValues("to_client")
+	m.registerPolicy()
 	return m
 }
 

@@ -123,17 +123,19 @@ func parseForwarded(b []byte) (string, uint32, bool) {
 func (r *Rules) GlobalRequest(reqType string, data []byte) (listen string, d *Denial) {
 	switch reqType {
 	case ReqTCPIPForward:
-		if !r.p.RemoteForwarding {
-			return "", deny(KindRemoteForward, "remote port forwarding (-R) is disabled by %s", policyForwardingDenied)
-		}
 		f, err := payload.ParseTCPIPForward(data)
+		if err == nil {
+			listen = net.JoinHostPort(f.Address, strconv.FormatUint(uint64(f.Port), 10))
+		}
+		if !r.p.RemoteForwarding {
+			return listen, deny(KindRemoteForward, "remote port forwarding (-R) is disabled by %s", policyForwardingDenied)
+		}
 		if err != nil {
 			if r.permitListen.any {
 				return "", nil
 			}
 			return "", deny(KindMalformed, "malformed tcpip-forward request")
 		}
-		listen = net.JoinHostPort(f.Address, strconv.FormatUint(uint64(f.Port), 10))
 		if !r.permitListen.permits(f.Address, f.Port) {
 			return listen, deny(KindRemoteForward, "remote forwarding on %s is not permitted by %s", capShow(listen), policyForwardingDenied)
 		}

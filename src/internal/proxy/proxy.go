@@ -19,6 +19,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/debugserver"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/login"
+	"github.com/app-ssh/app-ssh/internal/recording"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/uaa"
@@ -122,6 +123,13 @@ func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error
 		Address: cfg.Address, DisableTCP: cfg.DisableTCPListener, HealthAddress: cfg.HealthCheckAddress, HostKeys: cfg.HostKeys, NextHostKeys: cfg.NextHostKeys,
 		Algorithms: cfg.SSH, HandshakeTimeout: cfg.HandshakeTimeout,
 		IdleTimeout: cfg.IdleConnectionTimeout, MaxConnectionDuration: cfg.MaxConnectionDuration, Logger: logger,
+	}
+	scfg.Policy, scfg.Limiter = cfg.Rules, cfg.Limiter
+	if cfg.Recording.Enabled {
+		scfg.Recording, err = recording.NewManager(cfg.Recording)
+		if err != nil {
+			return err
+		}
 	}
 	closeHardening, err := hardening(cfg, &scfg, logger)
 	if err != nil {

@@ -16,6 +16,11 @@ type Options struct {
 	// returns true the request was answered and is not relayed (the proxy's own host-key
 	// update protocol, for example).
 	HandleClientRequest func(req *ssh.Request) bool
+	// HandleChannelRequest, when set, sees every channel request before it is relayed, in
+	// order, with the channel it arrived on (src) and the one it would be relayed to (dst).
+	// Returning true means it answered (or relayed) the request itself. It runs on the
+	// channel's request loop, so the replies on src stay in the order of the requests.
+	HandleChannelRequest func(src, dst ssh.Channel, req *ssh.Request) bool
 }
 
 // Relay forwards everything between the client connection (with its channel and request
@@ -42,10 +47,10 @@ func RelayWith(ctx context.Context, client ssh.Conn, clientChans <-chan ssh.NewC
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		forwardSide(&wg, client, backend.Chans, backend.Reqs, refuseHostKeyProtocol)
+		forwardSide(&wg, client, backend.Chans, backend.Reqs, refuseHostKeyProtocol, opts.HandleChannelRequest)
 		client.Close()
 	})
-	forwardSide(&wg, backend.Conn, clientChans, clientReqs, opts.HandleClientRequest)
+	forwardSide(&wg, backend.Conn, clientChans, clientReqs, opts.HandleClientRequest, opts.HandleChannelRequest)
 	backend.Conn.Close()
 	wg.Wait()
 }
@@ -60,7 +65,7 @@ const maxPendingGlobal = 16
 // in a goroutine of its own (tracked by wg). Global requests are relayed in arrival order, each
 // answered with dst's reply unless intercept (when set) handled it; a request waiting for its
 // reply runs in a short-lived goroutine so that it never holds up new channels.
-func forwardSide(wg *sync.WaitGroup, dst ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, intercept func(*ssh.Request) bool) {
+func forwardSide(wg *sync.WaitGroup, dst ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, intercept func(*ssh.Request) bool, chanReq func(src, dst ssh.Channel, req *ssh.Request) bool) {
 	pending := make(chan struct{}, maxPendingGlobal)
 	var prev chan struct{} // closed when the previous global request has been answered
 	for {
@@ -69,7 +74,7 @@ func forwardSide(wg *sync.WaitGroup, dst ssh.Conn, chans <-chan ssh.NewChannel, 
 			if !ok {
 				return
 			}
-			wg.Go(func() { openTwin(wg, dst, nc) })
+			wg.Go(func() { openTwin(wg, dst, nc, chanReq) })
 		case req, ok := <-reqs:
 			if !ok {
 				return
@@ -84,7 +89,7 @@ func forwardSide(wg *sync.WaitGroup, dst ssh.Conn, chans <-chan ssh.NewChannel, 
 					if !ok {
 						return
 					}
-					wg.Go(func() { openTwin(wg, dst, nc) })
+					wg.Go(func() { openTwin(wg, dst, nc, chanReq) })
 				}
 			}
 			after, done := prev, make(chan struct{})
@@ -123,7 +128,7 @@ func forwardGlobal(dst ssh.Conn, req *ssh.Request, intercept func(*ssh.Request) 
 	_ = req.Reply(ok, payload)
 }
 
-func openTwin(wg *sync.WaitGroup, dst ssh.Conn, nc ssh.NewChannel) {
+func openTwin(wg *sync.WaitGroup, dst ssh.Conn, nc ssh.NewChannel, chanReq func(src, dst ssh.Channel, req *ssh.Request) bool) {
 	out, outReqs, err := dst.OpenChannel(nc.ChannelType(), nc.ExtraData())
 	if err != nil {
 		var oce *ssh.OpenChannelError
@@ -140,7 +145,7 @@ func openTwin(wg *sync.WaitGroup, dst ssh.Conn, nc ssh.NewChannel) {
 		wg.Go(func() { ssh.DiscardRequests(outReqs) })
 		return
 	}
-	pipe(wg, in, inReqs, out, outReqs)
+	pipe(wg, in, inReqs, out, outReqs, chanReq)
 }
 
 // pipe relays one channel pair. For each direction: data and stderr are copied until the
@@ -148,14 +153,14 @@ func openTwin(wg *sync.WaitGroup, dst ssh.Conn, nc ssh.NewChannel) {
 // source has closed and its data is drained, the destination is closed — but only after any
 // request that arrived on the destination has been answered (a backend that replies to "exec"
 // and closes at once must not have the client see the close before the reply).
-func pipe(wg *sync.WaitGroup, a ssh.Channel, aReqs <-chan *ssh.Request, b ssh.Channel, bReqs <-chan *ssh.Request) {
+func pipe(wg *sync.WaitGroup, a ssh.Channel, aReqs <-chan *ssh.Request, b ssh.Channel, bReqs <-chan *ssh.Request, chanReq func(src, dst ssh.Channel, req *ssh.Request) bool) {
 	aDrained := make(chan struct{})
 	bDrained := make(chan struct{})
 	var answeringA, answeringB sync.Mutex // held while answering a request that arrived on a (b)
 	wg.Go(func() { copyHalf(b, a, aDrained) })
 	wg.Go(func() { copyHalf(a, b, bDrained) })
-	wg.Go(func() { forwardChannelRequests(b, aReqs, &answeringA, aDrained, &answeringB) })
-	forwardChannelRequests(a, bReqs, &answeringB, bDrained, &answeringA)
+	wg.Go(func() { forwardChannelRequests(a, b, aReqs, &answeringA, aDrained, &answeringB, chanReq) })
+	forwardChannelRequests(b, a, bReqs, &answeringB, bDrained, &answeringA, chanReq)
 }
 
 func copyHalf(dst, src ssh.Channel, drained chan<- struct{}) {
@@ -171,9 +176,13 @@ func copyHalf(dst, src ssh.Channel, drained chan<- struct{}) {
 // holding answering. When src has closed and its data is drained, it closes dst once no request
 // that arrived on dst is being answered (dstAnswering). A forwarder holding dstAnswering is at
 // most waiting for a reply from src, which has closed, so it finishes promptly.
-func forwardChannelRequests(dst ssh.Channel, reqs <-chan *ssh.Request, answering *sync.Mutex, srcDrained <-chan struct{}, dstAnswering *sync.Mutex) {
+func forwardChannelRequests(src, dst ssh.Channel, reqs <-chan *ssh.Request, answering *sync.Mutex, srcDrained <-chan struct{}, dstAnswering *sync.Mutex, hook func(src, dst ssh.Channel, req *ssh.Request) bool) {
 	for req := range reqs {
 		answering.Lock()
+		if hook != nil && hook(src, dst, req) {
+			answering.Unlock()
+			continue
+		}
 		ok, err := dst.SendRequest(req.Type, req.WantReply, req.Payload)
 		if err != nil {
 			ok = false

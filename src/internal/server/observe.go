@@ -28,6 +28,7 @@ type tracked struct {
 	conn    ssh.Conn
 	metrics *metrics.Metrics
 	audit   *audit.Session
+	policy  *connPolicy // nil: no policy (tests of the bare server)
 
 	activity  *liveness.Activity
 	toBackend atomic.Int64
@@ -52,7 +53,12 @@ func (t *tracked) channels(in <-chan ssh.NewChannel) <-chan ssh.NewChannel {
 		defer close(out)
 		for nc := range in {
 			t.touch()
-			out <- &observedNewChannel{NewChannel: nc, t: t}
+			st, d := t.admit(nc.ChannelType(), nc.ExtraData(), audit.FromClient)
+			if d != nil {
+				_ = nc.Reject(d.RejectionReason(), d.Reason)
+				continue
+			}
+			out <- &observedNewChannel{NewChannel: nc, t: t, st: st}
 		}
 	})
 	return out
@@ -62,7 +68,7 @@ func (t *tracked) channels(in <-chan ssh.NewChannel) <-chan ssh.NewChannel {
 // the client (-R forwards) are observed too.
 func (t *tracked) clientConn() ssh.Conn { return &observedConn{Conn: t.conn, t: t} }
 
-func (t *tracked) opened(typ string, ch ssh.Channel, reqs <-chan *ssh.Request) (ssh.Channel, <-chan *ssh.Request) {
+func (t *tracked) opened(typ string, ch ssh.Channel, reqs <-chan *ssh.Request, st *chanState) (ssh.Channel, <-chan *ssh.Request) {
 	t.touch()
 	t.metrics.Channel(typ)
 	t.audit.Channel(typ)
@@ -87,8 +93,11 @@ func (t *tracked) opened(typ string, ch ssh.Channel, reqs <-chan *ssh.Request) (
 		t.mu.Lock()
 		delete(t.sessions, ch)
 		t.mu.Unlock()
+		t.closed(st)
 	})
-	return &observedChannel{Channel: ch, t: t}, out
+	oc := &observedChannel{Channel: ch, t: t, st: st}
+	t.started(st, oc.Channel)
+	return oc, out
 }
 
 // notify writes msg to the stderr of every open session channel (best effort).
@@ -129,16 +138,24 @@ func stringPayload(p []byte) string {
 
 type observedNewChannel struct {
 	ssh.NewChannel
-	t *tracked
+	t  *tracked
+	st *chanState
 }
 
 func (n *observedNewChannel) Accept() (ssh.Channel, <-chan *ssh.Request, error) {
 	ch, reqs, err := n.NewChannel.Accept()
 	if err != nil {
+		n.t.notOpened(n.st, "accept failed")
 		return ch, reqs, err
 	}
-	c, r := n.t.opened(n.ChannelType(), ch, reqs)
+	c, r := n.t.opened(n.ChannelType(), ch, reqs, n.st)
 	return c, r, nil
+}
+
+// Reject is the instance's refusal relayed to the client.
+func (n *observedNewChannel) Reject(reason ssh.RejectionReason, message string) error {
+	n.t.notOpened(n.st, "open failed: "+message)
+	return n.NewChannel.Reject(reason, message)
 }
 
 type observedConn struct {
@@ -154,12 +171,19 @@ func (c *observedConn) SendRequest(name string, wantReply bool, payload []byte) 
 	return c.Conn.SendRequest(name, wantReply, payload)
 }
 
+// OpenChannel opens, toward the client, a channel the instance asked for (-R forwards): the
+// policy's refusal goes back to the instance as the open failure.
 func (c *observedConn) OpenChannel(name string, data []byte) (ssh.Channel, <-chan *ssh.Request, error) {
+	st, d := c.t.admit(name, data, audit.FromBackend)
+	if d != nil {
+		return nil, nil, &ssh.OpenChannelError{Reason: d.RejectionReason(), Message: d.Reason}
+	}
 	ch, reqs, err := c.Conn.OpenChannel(name, data)
 	if err != nil {
+		c.t.notOpened(st, "open failed: "+err.Error())
 		return ch, reqs, err
 	}
-	oc, r := c.t.opened(name, ch, reqs)
+	oc, r := c.t.opened(name, ch, reqs, st)
 	return oc, r, nil
 }
 
@@ -167,13 +191,15 @@ func (c *observedConn) OpenChannel(name string, data []byte) (ssh.Channel, <-cha
 // backend, writes bytes toward the client.
 type observedChannel struct {
 	ssh.Channel
-	t *tracked
+	t  *tracked
+	st *chanState // nil without a policy
 }
 
 func (c *observedChannel) Read(p []byte) (int, error) {
 	n, err := c.Channel.Read(p)
 	if n > 0 {
 		c.t.addBytes(n, 0)
+		c.st.input(p[:n])
 	}
 	return n, err
 }
@@ -182,6 +208,7 @@ func (c *observedChannel) Write(p []byte) (int, error) {
 	n, err := c.Channel.Write(p)
 	if n > 0 {
 		c.t.addBytes(0, n)
+		c.st.output(p[:n])
 	}
 	return n, err
 }
@@ -189,22 +216,43 @@ func (c *observedChannel) Write(p []byte) (int, error) {
 // SendRequest sends a channel request to the client (exit-status, forwarded signals, ...).
 func (c *observedChannel) SendRequest(name string, wantReply bool, payload []byte) (bool, error) {
 	c.t.touch()
+	if c.st != nil {
+		switch name {
+		case "exit-status":
+			var m struct{ Status uint32 }
+			if ssh.Unmarshal(payload, &m) == nil {
+				c.st.audit.Exit(m.Status)
+			}
+		case "exit-signal":
+			var m struct {
+				Signal     string
+				CoreDumped bool
+				Error      string
+				Lang       string
+			}
+			if ssh.Unmarshal(payload, &m) == nil {
+				c.st.audit.ExitSignal(m.Signal)
+			}
+		}
+	}
 	return c.Channel.SendRequest(name, wantReply, payload)
 }
 
 func (c *observedChannel) Stderr() io.ReadWriter {
-	return &observedStderr{rw: c.Channel.Stderr(), t: c.t}
+	return &observedStderr{rw: c.Channel.Stderr(), t: c.t, st: c.st}
 }
 
 type observedStderr struct {
 	rw io.ReadWriter
 	t  *tracked
+	st *chanState
 }
 
 func (s *observedStderr) Read(p []byte) (int, error) {
 	n, err := s.rw.Read(p)
 	if n > 0 {
 		s.t.addBytes(n, 0)
+		s.st.input(p[:n])
 	}
 	return n, err
 }
@@ -213,6 +261,28 @@ func (s *observedStderr) Write(p []byte) (int, error) {
 	n, err := s.rw.Write(p)
 	if n > 0 {
 		s.t.addBytes(0, n)
+		s.st.output(p[:n])
 	}
 	return n, err
+}
+
+// input and output count a channel's bytes and feed its recording, if any.
+func (st *chanState) input(p []byte) {
+	if st == nil {
+		return
+	}
+	st.toBackend.Add(int64(len(p)))
+	if r := st.rec.Load(); r != nil {
+		r.Input(p)
+	}
+}
+
+func (st *chanState) output(p []byte) {
+	if st == nil {
+		return
+	}
+	st.toClient.Add(int64(len(p)))
+	if r := st.rec.Load(); r != nil {
+		r.Output(p)
+	}
 }

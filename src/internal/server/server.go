@@ -30,8 +30,10 @@ import (
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/metrics"
+	"github.com/app-ssh/app-ssh/internal/policy"
 	"github.com/app-ssh/app-ssh/internal/proxyproto"
 	"github.com/app-ssh/app-ssh/internal/quickack"
+	"github.com/app-ssh/app-ssh/internal/recording"
 	"github.com/app-ssh/app-ssh/internal/relay"
 	"github.com/app-ssh/app-ssh/internal/sshident"
 )
@@ -145,6 +147,11 @@ type Config struct {
 	// ServerVersion is the SSH identification string (default "SSH-2.0-app-ssh-proxy").
 	ServerVersion string
 	Logger        *slog.Logger
+	// Policy is the operator's policy (docs/policy.md; nil = relay everything); Limiter its
+	// per-user and per-instance caps (nil = none); Recording records pty sessions (nil = off).
+	Policy    *policy.Rules
+	Limiter   *policy.Limiter
+	Recording *recording.Manager
 }
 
 // SessionObserver is told when a session to an instance starts, with the login's grant and
@@ -577,6 +584,16 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 		}
 		return
 	}
+	release, d := s.cfg.Limiter.Acquire(g.UserID, g.InstanceGUID)
+	if d != nil {
+		g.Backend.Close()
+		s.cfg.Metrics.PolicyDenied(string(d.Kind))
+		s.cfg.Audit.Refused(id, sessionID, string(d.Kind), d.Reason)
+		s.logger.Info("ssh-proxy.session-refused", append(attrs, "reason", d.Reason, "reason_code", string(d.Kind))...)
+		s.rejectChannels(sessCtx, sc, chans, reqs, d.RejectionReason(), d.Reason)
+		return
+	}
+	defer release()
 	backend := g.Backend
 	attrs = append(attrs, "backend_tls", backend.TLS)
 	s.logger.Info("ssh-proxy.session-started", attrs...)
@@ -586,6 +603,9 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	as := s.cfg.Audit.Start(id, sessionID)
 	start := time.Now()
 	tr := newTracked(sc, s.cfg.Metrics, as)
+	if s.cfg.Policy != nil {
+		tr.policy = &connPolicy{rules: s.cfg.Policy, conn: s.cfg.Policy.NewConn(), rec: s.cfg.Recording, sessionID: sessionID}
+	}
 	s.cfg.Metrics.SessionStarted()
 	s.mu.Lock()
 	s.sessions[tr] = struct{}{}
@@ -606,8 +626,9 @@ func (s *Server) handle(ctx, sessCtx context.Context, nc net.Conn) {
 	relay.RelayWith(rctx, tr.clientConn(), tr.channels(chans), reqs, backend, relay.Options{
 		HandleClientRequest: func(req *ssh.Request) bool {
 			tr.touch() // the client's keepalives count as traffic, as in diego-ssh
-			return s.announce.HandleRequest(sc, req)
+			return s.announce.HandleRequest(sc, req) || tr.globalRequest(backend.Conn, req)
 		},
+		HandleChannelRequest: tr.channelRequest,
 	})
 	if sessCtx.Err() != nil {
 		endReason.Store("drain timeout")
@@ -680,6 +701,14 @@ func (s *Server) refuseChannels(ctx context.Context, sc *ssh.ServerConn, chans <
 	s.cfg.Audit.Refused(id, sessionID, r.Code(), r.Message)
 	s.logger.Info("ssh-proxy.session-refused", append(attrs, "reason", r.Message, "reason_code", r.Code(),
 		"blame", r.Blame().String(), "error", logging.CapError(r))...)
+	s.rejectChannels(ctx, sc, chans, reqs, ssh.ConnectionFailed, r.Message)
+}
+
+// rejectChannels rejects every channel open on an accepted connection with one reason,
+// refuses every global request, and closes the connection RefusalCloseDelay after the first
+// rejection (or after RefusalLinger).
+func (s *Server) rejectChannels(ctx context.Context, sc *ssh.ServerConn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request,
+	reason ssh.RejectionReason, message string) {
 	linger := time.NewTimer(RefusalLinger)
 	defer linger.Stop()
 	var closing <-chan time.Time
@@ -691,7 +720,7 @@ func (s *Server) refuseChannels(ctx context.Context, sc *ssh.ServerConn, chans <
 				chans = nil
 				continue
 			}
-			_ = nc.Reject(ssh.ConnectionFailed, r.Message)
+			_ = nc.Reject(reason, message)
 			if closing == nil {
 				closing = time.After(RefusalCloseDelay)
 			}

@@ -103,6 +103,8 @@ type Config struct {
 	Loggregator Loggregator `yaml:"loggregator"`
 	// WebSocket: the SSH-over-WebSocket listener (websocket.go).
 	WebSocket `yaml:",inline"`
+	// Operator policy and session recording (policy.go, docs/policy.md).
+	PolicyConfig `yaml:",inline"`
 }
 
 // Default is what a config file is read over: the ssh_proxy job's defaults, as the job renders
@@ -121,6 +123,7 @@ func Default() Config {
 		UAA:                   UAA{ClientID: "ssh-proxy"},
 		Hardening:             DefaultHardening(),
 		Loggregator:           DefaultLoggregator(),
+		PolicyConfig:          DefaultPolicyConfig(),
 	}
 }
 
@@ -199,6 +202,8 @@ type Resolved struct {
 	StaticTargets []ResolvedStaticTarget
 	// WSListener is nil unless listen_ws_addr is set.
 	WSListener *ResolvedWebSocket
+	// Policy: the compiled rules and the per-user/instance limiter (policy.go).
+	ResolvedPolicy
 }
 
 // Resolve checks every setting and reads every file the configuration names. It returns
@@ -340,6 +345,7 @@ func (c *Config) Resolve() (*Resolved, []error) {
 	c.Hardening.resolve(r, add)
 	c.Loggregator.resolve(r, add)
 	c.WebSocket.resolve(r, add)
+	errs = append(errs, c.PolicyConfig.resolve(r)...)
 	st, stErrs := ResolveStaticTargets(c.StaticTargets, c.EnableDiegoAuth)
 	errs = append(errs, stErrs...)
 	r.StaticTargets = st
