@@ -21,6 +21,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 )
 
 var _ = Describe("Server hardening", func() {
@@ -28,7 +29,7 @@ var _ = Describe("Server hardening", func() {
 		sshd       *echoSSHD
 		srv        *server.Server
 		cfg        server.Config
-		logs       *syncBuffer
+		logs       *logbuf.Buffer
 		cancel     context.CancelFunc
 		served     chan error
 		goroutines int
@@ -38,7 +39,7 @@ var _ = Describe("Server hardening", func() {
 		goroutines = runtime.NumGoroutine()
 		sshd = startEchoSSHD()
 		hostKey, _ := newSigner()
-		logs = &syncBuffer{}
+		logs = &logbuf.Buffer{}
 		logger, err := logging.New(logs, "debug", "ssh-proxy")
 		Expect(err).NotTo(HaveOccurred())
 		cfg = server.Config{Address: "127.0.0.1:0", HealthAddress: "127.0.0.1:0", HostKeys: []ssh.Signer{hostKey},

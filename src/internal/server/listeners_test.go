@@ -17,6 +17,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 )
 
 // carriedConn is a connection another transport handed over (as wslisten's are): it names its
@@ -49,7 +50,7 @@ func (l *carrierListener) Accept() (net.Conn, error) {
 var _ = Describe("Server with more than one listener", func() {
 	var (
 		sshd       *echoSSHD
-		logs       *syncBuffer
+		logs       *logbuf.Buffer
 		goroutines int
 		hostKey    ssh.Signer
 		lg         *login.Login
@@ -63,7 +64,7 @@ var _ = Describe("Server with more than one listener", func() {
 		_, clientPEM := newSigner()
 		tgt := target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
 			PrivateKey: clientPEM, HostFingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}
-		logs = &syncBuffer{}
+		logs = &logbuf.Buffer{}
 		logger, err := logging.New(logs, "debug", "ssh-proxy")
 		Expect(err).NotTo(HaveOccurred())
 		hostKey, _ = newSigner()
@@ -114,7 +115,7 @@ var _ = Describe("Server with more than one listener", func() {
 		stop := serve(srv)
 		addr := ln.Addr().String()
 		Expect(login(addr, "let-me-in")).To(Succeed())
-		Eventually(logs.lines, 5*time.Second).Should(ContainElement(And(
+		Eventually(func() []map[string]any { return logLines(logs) }, 5*time.Second).Should(ContainElement(And(
 			HaveKeyWithValue("message", "ssh-proxy.session-started"), HaveKeyWithValue("transport", "websocket"),
 			HaveKeyWithValue("remote_addr", "198.51.100.9:0"))))
 		stop()
@@ -128,7 +129,7 @@ var _ = Describe("Server with more than one listener", func() {
 		Expect(err).NotTo(HaveOccurred())
 		defer serve(srv)()
 		Expect(login(srv.Addr().String(), "let-me-in")).To(Succeed())
-		Eventually(logs.lines, 5*time.Second).Should(ContainElement(And(
+		Eventually(func() []map[string]any { return logLines(logs) }, 5*time.Second).Should(ContainElement(And(
 			HaveKeyWithValue("message", "ssh-proxy.session-started"), HaveKeyWithValue("transport", "tcp"))))
 	})
 
@@ -152,7 +153,7 @@ var _ = Describe("Server with more than one listener", func() {
 
 	It("penalises a carried connection's client only when its address was forwarded by a trusted router", func() {
 		Expect(penalised(true)).To(BeTrue(), "the forwarded client was penalised")
-		Expect(logs.lines()).To(ContainElement(And(HaveKeyWithValue("message", "ssh-proxy.connection-refused"),
+		Expect(logLines(logs)).To(ContainElement(And(HaveKeyWithValue("message", "ssh-proxy.connection-refused"),
 			HaveKeyWithValue("reason", "penalty"), HaveKeyWithValue("remote_addr", "198.51.100.9:0"))))
 	})
 

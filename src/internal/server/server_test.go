@@ -1,19 +1,16 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +24,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/login"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 )
 
 func newSigner() (ssh.Signer, string) {
@@ -133,50 +131,18 @@ func (r staticResolver) Resolve(_ context.Context, pg string, idx int) (target.T
 	return r.t, nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		// A lager line, flattened: its data keys beside message and log_level.
-		var line struct {
-			Message  string         `json:"message"`
-			LogLevel int            `json:"log_level"`
-			Data     map[string]any `json:"data"`
-		}
-		Expect(json.Unmarshal([]byte(l), &line)).To(Succeed())
-		m := map[string]any{"message": line.Message, "log_level": line.LogLevel}
-		for k, v := range line.Data {
-			m[k] = v
-		}
-		out = append(out, m)
-	}
-	return out
+// logLines is every lager line the server logged, flattened; each line must be one.
+func logLines(b *logbuf.Buffer) []map[string]any {
+	lines, bad := logbuf.LagerLines(b.String())
+	Expect(bad).To(BeEmpty(), "not lager lines")
+	return lines
 }
 
 var _ = Describe("Server", func() {
 	var (
 		sshd       *echoSSHD
 		srv        *server.Server
-		logs       *syncBuffer
+		logs       *logbuf.Buffer
 		cancel     context.CancelFunc
 		served     chan error
 		goroutines int
@@ -194,7 +160,7 @@ var _ = Describe("Server", func() {
 	})
 
 	JustBeforeEach(func() {
-		logs = &syncBuffer{}
+		logs = &logbuf.Buffer{}
 		logger, err := logging.New(logs, "debug", "ssh-proxy")
 		Expect(err).NotTo(HaveOccurred())
 		hostKey, _ := newSigner()
@@ -220,7 +186,7 @@ var _ = Describe("Server", func() {
 	})
 
 	dial := func(user, password string) (*ssh.Client, string, error) {
-		var banner syncBuffer
+		var banner logbuf.Buffer
 		c, err := ssh.Dial("tcp", srv.Addr().String(), &ssh.ClientConfig{
 			User: user, Auth: []ssh.AuthMethod{ssh.Password(password)},
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 5 * time.Second,
@@ -241,7 +207,7 @@ var _ = Describe("Server", func() {
 		c.Close()
 		Eventually(logs.String, 5*time.Second).Should(ContainSubstring("ssh-proxy.session-ended"))
 		var started map[string]any
-		for _, l := range logs.lines() {
+		for _, l := range logLines(logs) {
 			if l["message"] == "ssh-proxy.session-started" {
 				started = l
 			}

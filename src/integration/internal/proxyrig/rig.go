@@ -37,6 +37,7 @@ import (
 	"github.com/app-ssh/app-ssh/internal/testenv/ccstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 	"github.com/app-ssh/app-ssh/internal/testenv/ingressstub"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 	"github.com/app-ssh/app-ssh/internal/testenv/uaastub"
 )
 
@@ -426,24 +427,12 @@ func (r *Rig) ProxyLog() string { return string(r.Proxy.Out.Contents()) }
 // LogLines are the lager lines of log whose message is message, each flattened for matching:
 // the line's "data" keys beside "message", "log_level", "source" and "timestamp".
 func LogLines(log, message string) []map[string]any {
+	all, _ := logbuf.LagerLines(log)
 	var out []map[string]any
-	for _, l := range strings.Split(log, "\n") {
-		var line struct {
-			Timestamp string         `json:"timestamp"`
-			Source    string         `json:"source"`
-			Message   string         `json:"message"`
-			LogLevel  *int           `json:"log_level"`
-			Data      map[string]any `json:"data"`
+	for _, l := range all {
+		if l["message"] == message {
+			out = append(out, l)
 		}
-		if json.Unmarshal([]byte(l), &line) != nil || line.Message != message || line.LogLevel == nil {
-			continue
-		}
-		m := map[string]any{}
-		for k, v := range line.Data {
-			m[k] = v
-		}
-		m["message"], m["source"], m["timestamp"], m["log_level"] = line.Message, line.Source, line.Timestamp, *line.LogLevel
-		out = append(out, m)
 	}
 	return out
 }
