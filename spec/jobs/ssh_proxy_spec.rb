@@ -584,7 +584,10 @@ RSpec.describe 'jobs/ssh_proxy' do
 
     it 'leaves the cert and key files unset without the properties, for ssh-proxy -check-config to name' do
       c = config(with(proxy('listen_ws_addr' => '0.0.0.0:9443')))
-      expect(c['ws']).to include('cert_file' => '', 'key_file' => ''),
+      expect(c['ws']).to include('cert_file' => '', 'key_file' => '')
+    end
+  end
+
   describe 'policy and recording' do
     it 'maps every policy and recording property (durations in seconds, sizes in MiB to bytes)' do
       c = config(with(proxy(

@@ -77,6 +77,7 @@ var _ = Describe("channel audit events", func() {
 		id := func(m map[string]any) map[string]any {
 			m["user"], m["user_id"], m["ssh_user"], m["scheme"] = uaastub.DefaultUserName, uaastub.DefaultUserID, e.user(), "cf"
 			m["app_guid"], m["index"], m["process_guid"], m["instance_guid"] = appGUID, 0.0, processGUID, instanceGUID
+			m["transport"] = "tcp" // the connection came through the SSH listener, not the WebSocket one
 			return m
 		}
 		want := []map[string]any{
