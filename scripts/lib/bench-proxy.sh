@@ -443,7 +443,7 @@ bp_recording() {
   BP_PORT_PROXY_REC="$(free_port)"
   # Its own SSH port, and no WebSocket listener (the first proxy holds that port).
   sed -e "s|^address: 127.0.0.1:${BP_PORT_PROXY}\$|address: 127.0.0.1:${BP_PORT_PROXY_REC}|" \
-    -e 's|^listen_ws_addr: .*|listen_ws_addr: ""|' "${w}/ssh_proxy.yml" >"${w}/ssh_proxy_rec.yml"
+    -e '/^listen_ws_addr:/d' -e '/^ws:$/,/^  key_file:/d' "${w}/ssh_proxy.yml" >"${w}/ssh_proxy_rec.yml"
   printf 'recording:\n  enabled: true\n  directory: %s\n  max_file_bytes: %d\n  max_total_bytes: %d\n' \
     "${w}/casts" $((BP_PTY_BYTES * 4)) $((BP_PTY_BYTES * 8)) >>"${w}/ssh_proxy_rec.yml"
   "${BP_PROXY}" -check-config "${w}/ssh_proxy_rec.yml" >/dev/null || bp_die "the recording proxy's config is invalid (above)"
