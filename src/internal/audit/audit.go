@@ -5,7 +5,6 @@
 package audit
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -183,16 +182,4 @@ func maps(m map[string]int) map[string]int {
 	return out
 }
 
-func (l *Log) write(r record) {
-	if l == nil {
-		return
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return
-	}
-	b = append(b, '\n')
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, _ = l.w.Write(b)
-}
+func (l *Log) write(r record) { l.writeLine(r) }

@@ -261,7 +261,7 @@ func (s *Session) RequestRefused(sessionID, reqType, listen string, d Denial) {
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
-// writeLine appends one JSON line (the same file and lock as session events).
+// writeLine appends one JSON line: every event, connection or channel, goes through it.
 func (l *Log) writeLine(v any) {
 	if l == nil {
 		return
