@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -25,19 +24,6 @@ var _ = Describe("CATS-style SSH checks against scripts/run-local --cf", Ordered
 		appGUID string
 	)
 
-	freshCode := func() string {
-		r := l.script(time.Minute, "code")
-		Expect(r.err).NotTo(HaveOccurred(), r.String())
-		return strings.TrimSpace(r.stdout)
-	}
-	askpass := func(code string) []string {
-		dir := GinkgoT().TempDir()
-		codeFile := filepath.Join(dir, "code")
-		Expect(os.WriteFile(codeFile, []byte(code+"\n"), 0o600)).To(Succeed())
-		script := filepath.Join(dir, "askpass")
-		Expect(os.WriteFile(script, []byte("#!/bin/sh\ncat "+quote(codeFile)+"\n"), 0o700)).To(Succeed())
-		return []string{"SSH_ASKPASS=" + script, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
-	}
 	// recentLogs is `cf logs --recent APP`.
 	recentLogs := func() string {
 		r := l.script(time.Minute, "logs")
@@ -72,7 +58,7 @@ var _ = Describe("CATS-style SSH checks against scripts/run-local --cf", Ordered
 		Expect(m).NotTo(BeNil(), "unexpected cf ssh line %q", line)
 		appGUID = m[2]
 		cf = client{port: l.proxyPort, opts: "-o BatchMode=no -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 " + m[1],
-			user: "cf:" + appGUID + "/0", login: func() []string { return askpass(freshCode()) }}
+			user: "cf:" + appGUID + "/0", login: func() []string { return askpassEnv(l.code()) }}
 		Expect(accesses()).To(Equal(0))
 	})
 
@@ -114,7 +100,7 @@ var _ = Describe("CATS-style SSH checks against scripts/run-local --cf", Ordered
 
 	It("records successful ssh attempts (a Go SSH client with a one-time code)", func() {
 		client, err := ssh.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(l.proxyPort)), &ssh.ClientConfig{
-			User: "cf:" + appGUID + "/0", Auth: []ssh.AuthMethod{ssh.Password(freshCode())},
+			User: "cf:" + appGUID + "/0", Auth: []ssh.AuthMethod{ssh.Password(l.code())},
 			HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 20 * time.Second,
 		})
 		Expect(err).NotTo(HaveOccurred())

@@ -137,6 +137,27 @@ func (l *localRun) printedLine(prefix string) string {
 }
 
 // batch makes a printed OpenSSH command non-interactive: no password or host-key prompts.
+// code is a fresh one-time code from `scripts/run-local code` (as `cf ssh-code` prints one).
+func (l *localRun) code() string {
+	GinkgoHelper()
+	r := l.script(time.Minute, "code")
+	Expect(r.err).NotTo(HaveOccurred(), r.String())
+	c := strings.TrimSpace(r.stdout)
+	Expect(c).To(MatchRegexp(`^\S{6,}$`))
+	return c
+}
+
+// askpassEnv makes OpenSSH answer its password prompt with code, as a person pasting it would.
+func askpassEnv(code string) []string {
+	GinkgoHelper()
+	dir := GinkgoT().TempDir()
+	codeFile := filepath.Join(dir, "code")
+	Expect(os.WriteFile(codeFile, []byte(code+"\n"), 0o600)).To(Succeed())
+	script := filepath.Join(dir, "askpass")
+	Expect(os.WriteFile(script, []byte("#!/bin/sh\ncat "+quote(codeFile)+"\n"), 0o700)).To(Succeed())
+	return []string{"SSH_ASKPASS=" + script, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
+}
+
 func batch(cmdline string) string {
 	for _, tool := range []string{"ssh ", "scp ", "sftp "} {
 		if strings.HasPrefix(cmdline, tool) {

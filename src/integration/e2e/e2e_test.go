@@ -242,22 +242,6 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 		code    string
 	)
 
-	askpass := func(code string) []string {
-		dir := GinkgoT().TempDir()
-		codeFile := filepath.Join(dir, "code")
-		Expect(os.WriteFile(codeFile, []byte(code+"\n"), 0o600)).To(Succeed())
-		script := filepath.Join(dir, "askpass")
-		Expect(os.WriteFile(script, []byte("#!/bin/sh\ncat "+quote(codeFile)+"\n"), 0o700)).To(Succeed())
-		return []string{"SSH_ASKPASS=" + script, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
-	}
-	freshCode := func() string {
-		r := l.script(time.Minute, "code")
-		Expect(r.err).NotTo(HaveOccurred(), r.String())
-		c := strings.TrimSpace(r.stdout)
-		Expect(c).To(MatchRegexp(`^\S{6,}$`))
-		return c
-	}
-
 	BeforeAll(func() {
 		l = newLocalRun()
 		l.start("--cf")
@@ -269,12 +253,12 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 		Expect(code).NotTo(BeEmpty())
 		// BatchMode=no first: sftp -b turns batch mode (no password prompts) on after it.
 		cf = client{port: l.proxyPort, opts: "-o BatchMode=no -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 " + m[1],
-			user: "cf:" + appGUID + "/0", login: func() []string { return askpass(freshCode()) }}
+			user: "cf:" + appGUID + "/0", login: func() []string { return askpassEnv(l.code()) }}
 	})
 
 	It("lets the printed cf: command in with the printed one-time code, once", func() {
 		once := cf
-		once.login = func() []string { return askpass(code) }
+		once.login = func() []string { return askpassEnv(code) }
 		r := once.ssh("", "'echo cf-ok'")
 		Expect(r.err).NotTo(HaveOccurred(), r.String())
 		Expect(r.stdout).To(Equal("cf-ok\n"))
@@ -285,7 +269,7 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 	})
 
 	It("gives a fresh code with scripts/run-local code, and codes differ", func() {
-		a, b := freshCode(), freshCode()
+		a, b := l.code(), l.code()
 		Expect(a).NotTo(Equal(b))
 	})
 
@@ -312,12 +296,12 @@ var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func
 		for _, user := range []string{"diego:" + string(pg[1]) + "/0", "local/0"} {
 			c := cf
 			c.user = user
-			c.login = func() []string { return askpass(secret) }
+			c.login = func() []string { return askpassEnv(secret) }
 			r := c.ssh("", "'echo diego-ok'")
 			Expect(r.err).NotTo(HaveOccurred(), "%s: %s", user, r.String())
 			Expect(r.stdout).To(Equal("diego-ok\n"))
 
-			c.login = func() []string { return askpass("wrong-" + secret) }
+			c.login = func() []string { return askpassEnv("wrong-" + secret) }
 			Expect(c.ssh("", "true").err).To(HaveOccurred(), user)
 		}
 	})
@@ -417,15 +401,7 @@ var _ = Describe("scripts/run-local --ws --cf (SSH over WebSocket with cf auth)"
 	It("lets the printed cf: ProxyCommand command in with a one-time code", func() {
 		line := strings.TrimSpace(strings.TrimPrefix(l.printedLine("over WebSocket: ssh "), "over WebSocket:"))
 		Expect(line).To(ContainSubstring(fmt.Sprintf("wss://127.0.0.1:%d'", l.wsPort)))
-		r := l.script(time.Minute, "code")
-		Expect(r.err).NotTo(HaveOccurred(), r.String())
-		dir := GinkgoT().TempDir()
-		codeFile := filepath.Join(dir, "code")
-		Expect(os.WriteFile(codeFile, []byte(strings.TrimSpace(r.stdout)+"\n"), 0o600)).To(Succeed())
-		askpass := filepath.Join(dir, "askpass")
-		Expect(os.WriteFile(askpass, []byte("#!/bin/sh\ncat "+quote(codeFile)+"\n"), 0o700)).To(Succeed())
-		env := []string{"SSH_ASKPASS=" + askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none"}
-		r = shell(cmdTimeout, env, "", strings.Replace(line, "ssh ", "ssh -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 ", 1)+" 'echo cf-ws-ok'")
+		r := shell(cmdTimeout, askpassEnv(l.code()), "", strings.Replace(line, "ssh ", "ssh -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 ", 1)+" 'echo cf-ws-ok'")
 		Expect(r.err).NotTo(HaveOccurred(), r.String())
 		Expect(r.stdout).To(Equal("cf-ws-ok\n"))
 	})
