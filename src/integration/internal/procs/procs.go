@@ -122,21 +122,35 @@ func (p *Process) WaitSSH(addr string) {
 }
 
 // FreePort is a port on 127.0.0.1 that was free a moment ago. It is picked below Linux's
-// ephemeral range (32768+), so no outgoing connection takes it before the process binds it.
+// ephemeral range (32768+), so no outgoing connection takes it before the process binds it,
+// and never twice in one test process: a rig asks for several ports before it starts anything,
+// and two of them must not be the same one.
 func FreePort() int {
 	GinkgoHelper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 200 {
 		port := 20000 + rand.IntN(12000)
+		if handedOut.ports[port] {
+			continue
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
 		}
 		ln.Close()
+		handedOut.ports[port] = true
 		return port
 	}
 	Fail("no free port between 20000 and 32000 after 200 tries")
 	return 0
 }
+
+// handedOut is every port FreePort has returned in this process.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // Addr is "127.0.0.1:port".
 func Addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
