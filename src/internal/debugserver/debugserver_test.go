@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"code.cloudfoundry.org/lager/v3"
+
 	"github.com/app-ssh/app-ssh/internal/debugserver"
 	"github.com/app-ssh/app-ssh/internal/logging"
 	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
@@ -15,7 +17,7 @@ import (
 func start(t *testing.T) (string, *logging.Logger, *logbuf.Buffer) {
 	t.Helper()
 	var out logbuf.Buffer
-	l, err := logging.NewLogger(&out, "ssh-proxy", logging.Options{Level: "info"})
+	l, err := logging.NewLogger(&out, "ssh-proxy", logging.Options{Level: lager.INFO})
 	if err != nil {
 		t.Fatal(err)
 	}

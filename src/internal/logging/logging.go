@@ -62,11 +62,13 @@ func ParseTimeFormat(name string) (string, error) {
 	return "", fmt.Errorf("unknown time format %q (want unix-epoch or rfc3339)", name)
 }
 
-// Options configure a logger.
+// Options configure a logger, already parsed: the config files and flags turn the names
+// operators write into these once (ParseLevel, ParseTimeFormat). The zero value writes
+// everything (debug) with unix-epoch timestamps.
 type Options struct {
-	// Level is the lowest level written: debug, info, warn, error or fatal ("" = info).
-	Level string
-	// TimeFormat is unix-epoch or rfc3339 ("" = unix-epoch).
+	// Level is the lowest level written.
+	Level lager.LogLevel
+	// TimeFormat is TimeUnixEpoch ("" too) or TimeRFC3339, as ParseTimeFormat returns it.
 	TimeFormat string
 	// RedactSecrets scrubs values that look like secrets (lager's default patterns: AWS keys,
 	// private keys, JWTs, passwords in URLs...) and keys named like passwords from "data".
@@ -91,16 +93,9 @@ func (l *Logger) Level() lager.LogLevel { return l.sink.GetMinLevel() }
 // Messages are written as "<component>.<message>" (a message that already starts with
 // "<component>." is written as it is).
 func NewLogger(w io.Writer, component string, o Options) (*Logger, error) {
-	level, err := ParseLevel(o.Level)
-	if err != nil {
-		return nil, err
-	}
-	format, err := ParseTimeFormat(o.TimeFormat)
-	if err != nil {
-		return nil, err
-	}
 	var sink lager.Sink
-	if format == TimeRFC3339 {
+	var err error
+	if o.TimeFormat == TimeRFC3339 {
 		sink = lager.NewPrettySink(w, lager.DEBUG)
 	} else {
 		sink = lager.NewWriterSink(w, lager.DEBUG)
@@ -114,14 +109,19 @@ func NewLogger(w io.Writer, component string, o Options) (*Logger, error) {
 			return nil, err
 		}
 	}
-	rs := lager.NewReconfigurableSink(sink, level)
+	rs := lager.NewReconfigurableSink(sink, o.Level)
 	h := &handler{component: component, sink: rs}
 	return &Logger{Logger: slog.New(h), sink: rs}, nil
 }
 
-// New returns a unix-epoch lager logger at the named level (see NewLogger).
+// New returns a unix-epoch lager logger at the named level (see NewLogger), for the
+// stand-ins and tests that take a level name.
 func New(w io.Writer, level, component string) (*slog.Logger, error) {
-	l, err := NewLogger(w, component, Options{Level: level})
+	lvl, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	l, err := NewLogger(w, component, Options{Level: lvl})
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,7 @@ func TestParseLevel(t *testing.T) {
 // unix-epoch: lager's writer sink, exactly the five keys diego components write.
 func TestUnixEpochLinesHaveLagersShape(t *testing.T) {
 	var buf bytes.Buffer
-	l, err := logging.NewLogger(&buf, "ssh-proxy", logging.Options{Level: "info"})
+	l, err := logging.NewLogger(&buf, "ssh-proxy", logging.Options{Level: lager.INFO})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestUnixEpochLinesHaveLagersShape(t *testing.T) {
 // rfc3339: lager's pretty sink, which writes "level" as a word instead of log_level.
 func TestRFC3339LinesAreLagersPrettyFormat(t *testing.T) {
 	var buf bytes.Buffer
-	l, err := logging.NewLogger(&buf, "sshd", logging.Options{TimeFormat: "rfc3339"})
+	l, err := logging.NewLogger(&buf, "sshd", logging.Options{Level: lager.INFO, TimeFormat: logging.TimeRFC3339})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +137,19 @@ func TestRFC3339LinesAreLagersPrettyFormat(t *testing.T) {
 	if got[0]["level"] != "info" || got[1]["level"] != "error" || got[0]["message"] != "sshd.started" {
 		t.Errorf("lines %v", got)
 	}
-	if _, err := logging.NewLogger(&buf, "sshd", logging.Options{TimeFormat: "iso"}); err == nil {
+	if _, err := logging.ParseTimeFormat("iso"); err == nil {
 		t.Error("accepted an unknown time format")
+	}
+	for in, want := range map[string]string{"": logging.TimeUnixEpoch, "unix-epoch": logging.TimeUnixEpoch, "rfc3339": logging.TimeRFC3339} {
+		if got, err := logging.ParseTimeFormat(in); err != nil || got != want {
+			t.Errorf("ParseTimeFormat(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
 }
 
 func TestFatalLevelWritesOnlyFatalLines(t *testing.T) {
 	var buf bytes.Buffer
-	l, err := logging.NewLogger(&buf, "sshd", logging.Options{Level: "fatal"})
+	l, err := logging.NewLogger(&buf, "sshd", logging.Options{Level: lager.FATAL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +168,7 @@ func TestFatalLevelWritesOnlyFatalLines(t *testing.T) {
 
 func TestSetLevelTakesEffect(t *testing.T) {
 	var buf bytes.Buffer
-	l, err := logging.NewLogger(&buf, "ssh-proxy", logging.Options{})
+	l, err := logging.NewLogger(&buf, "ssh-proxy", logging.Options{Level: lager.INFO})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +186,7 @@ func TestSetLevelTakesEffect(t *testing.T) {
 
 func TestGroupsAttrsAndRedaction(t *testing.T) {
 	var buf bytes.Buffer
-	l, err := logging.NewLogger(&buf, "sshd", logging.Options{RedactSecrets: true})
+	l, err := logging.NewLogger(&buf, "sshd", logging.Options{Level: lager.INFO, RedactSecrets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +200,7 @@ func TestGroupsAttrsAndRedaction(t *testing.T) {
 		t.Errorf("-redactSecrets left an AWS key in the log: %s", buf.String())
 	}
 	buf.Reset()
-	plain, _ := logging.NewLogger(&buf, "sshd", logging.Options{})
+	plain, _ := logging.NewLogger(&buf, "sshd", logging.Options{Level: lager.INFO})
 	plain.Info("env", "value", "AKIAABCDEFGHIJKLMNOP")
 	if !strings.Contains(buf.String(), "AKIAABCDEFGHIJKLMNOP") {
 		t.Errorf("without redaction the value should be written as is: %s", buf.String())

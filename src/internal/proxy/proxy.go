@@ -57,9 +57,9 @@ func (a ccAccess) SSHAccess(ctx context.Context, token, appGUID string, index in
 // Everything it opens (clients, the debug and metrics endpoints, the audit log, listeners) is
 // closed before it returns.
 func Run(ctx context.Context, cfg *proxyconfig.Resolved, logOut io.Writer) error {
-	lg, err := logging.NewLogger(logOut, "ssh-proxy", logging.Options{Level: cfg.LogLevel, TimeFormat: cfg.LogTimeFormat})
+	lg, err := logging.NewLogger(logOut, "ssh-proxy", cfg.Log)
 	if err != nil {
-		return fmt.Errorf("log_level: %w", err)
+		return fmt.Errorf("logging: %w", err)
 	}
 	logger := lg.Logger
 	if cfg.DebugAddress != "" {

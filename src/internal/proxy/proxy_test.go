@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -20,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"code.cloudfoundry.org/lager/v3"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
@@ -32,26 +32,9 @@ import (
 	"github.com/app-ssh/app-ssh/internal/peer"
 	"github.com/app-ssh/app-ssh/internal/server"
 	"github.com/app-ssh/app-ssh/internal/target"
+	"github.com/app-ssh/app-ssh/internal/testenv/logbuf"
 	"github.com/app-ssh/app-ssh/internal/uaa"
 )
-
-// lockedBuffer collects log output written from other goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // logField returns the string field key of the first lager line whose message is msg: the
 // message itself for "message", else the key from the line's data.
@@ -222,14 +205,14 @@ var _ = Describe("staticTargets", func() {
 var _ = Describe("hardening", func() {
 	var (
 		cfg    *proxyconfig.Config
-		logBuf *lockedBuffer
+		logBuf *logbuf.Buffer
 		logger *slog.Logger
 	)
 
 	BeforeEach(func() {
 		cfg = resolvable()
-		logBuf = &lockedBuffer{}
-		l, err := logging.NewLogger(logBuf, "ssh-proxy", logging.Options{})
+		logBuf = &logbuf.Buffer{}
+		l, err := logging.NewLogger(logBuf, "ssh-proxy", logging.Options{Level: lager.INFO})
 		Expect(err).NotTo(HaveOccurred())
 		logger = l.Logger
 	})
@@ -336,7 +319,7 @@ var _ = Describe("Run", func() {
 	It("serves SSH until the context ends, logging start and exit", func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		logBuf := &lockedBuffer{}
+		logBuf := &logbuf.Buffer{}
 		done := make(chan error, 1)
 		go func() { done <- Run(ctx, cfg, logBuf) }()
 
@@ -365,7 +348,7 @@ var _ = Describe("Run", func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		cfg.DebugAddress = "127.0.0.1:0"
-		logBuf := &lockedBuffer{}
+		logBuf := &logbuf.Buffer{}
 		done := make(chan error, 1)
 		go func() { done <- Run(ctx, cfg, logBuf) }()
 		var addr string
@@ -393,7 +376,7 @@ var _ = Describe("Run", func() {
 	It("warns when debug_address is not loopback", func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		cfg.DebugAddress = "0.0.0.0:0"
-		logBuf := &lockedBuffer{}
+		logBuf := &logbuf.Buffer{}
 		done := make(chan error, 1)
 		go func() { done <- Run(ctx, cfg, logBuf) }()
 		Eventually(func() bool {

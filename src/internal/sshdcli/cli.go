@@ -159,7 +159,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	if _, err := logging.ParseTimeFormat(f.timeFormat); err != nil {
+	timeFormat, err := logging.ParseTimeFormat(f.timeFormat)
+	if err != nil {
 		fmt.Fprintf(stderr, "-timeFormat: %v\n", err)
 		return 2
 	}
@@ -197,7 +198,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		// costs little memory and makes throughput match OpenSSH's sshd (scripts/bench sshd).
 		debug.SetGCPercent(gcPercent)
 	}
-	lg, err := logging.NewLogger(stdout, "sshd", logging.Options{Level: resolved.LogLevel, TimeFormat: f.timeFormat,
+	lg, err := logging.NewLogger(stdout, "sshd", logging.Options{Level: resolved.LogLevel, TimeFormat: timeFormat,
 		RedactSecrets: f.redactSecrets, RedactPatterns: f.redactPatterns})
 	if err != nil {
 		fmt.Fprintf(stderr, "sshd: %v\n", err)

@@ -188,6 +188,8 @@ type Resolved struct {
 	HostKeys, NextHostKeys []ssh.Signer
 	// SSH holds the ciphers, MACs and key exchanges to offer.
 	SSH ssh.Config
+	// Log is log_level and log_time_format, parsed.
+	Log logging.Options
 	// Warnings are tolerated problems, one line each naming the key (-check-config prints
 	// them; the proxy logs them at start).
 	Warnings []string
@@ -230,11 +232,15 @@ func (c *Config) Resolve() (*Resolved, []error) {
 		checkHostPort("address", c.Address, false)
 	}
 	checkHostPort("health_check_address", c.HealthCheckAddress, true)
-	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+	if lvl, err := logging.ParseLevel(c.LogLevel); err != nil {
 		add("log_level", "%v", err)
+	} else {
+		r.Log.Level = lvl
 	}
-	if _, err := logging.ParseTimeFormat(c.LogTimeFormat); err != nil {
+	if tf, err := logging.ParseTimeFormat(c.LogTimeFormat); err != nil {
 		add("log_time_format", "%v", err)
+	} else {
+		r.Log.TimeFormat = tf
 	}
 	checkHostPort("debug_address", c.DebugAddress, true)
 

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"code.cloudfoundry.org/lager/v3"
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
@@ -153,6 +154,7 @@ type Resolved struct {
 	HostKey        ssh.Signer      // nil only when validation failed
 	AuthorizedKeys []ssh.PublicKey // parsed AuthorizedKeys
 	Ephemeral      bool            // HostKey was generated at start
+	LogLevel       lager.LogLevel  // log_level, parsed
 
 	// The algorithm lists to offer: sshalgo's defaults where the setting is empty, otherwise
 	// the names given that x/crypto implements.
@@ -180,8 +182,10 @@ func (c Config) Validate(n Names) (*Resolved, []Problem) {
 	} else if port == "" {
 		add(n.Address, "missing port")
 	}
-	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+	if lvl, err := logging.ParseLevel(c.LogLevel); err != nil {
 		add(n.LogLevel, "%v", err)
+	} else {
+		r.LogLevel = lvl
 	}
 	switch c.GatewayPorts {
 	case GatewayPortsNo, GatewayPortsYes, GatewayPortsClientSpecified:
