@@ -108,7 +108,7 @@ var _ = Describe("wording what the instance lookup and the connect report", func
 
 	It("words a backend that does not answer with the timeout", func() {
 		ln := listenSilently()
-		g := grantFor(fixedResolver{t: target.Target{Address: ln, HostFingerprint: fingerprint.SHA256Base64(newSigner().PublicKey())}}, "diego:pg-1/0")
+		g := grantFor(fixedResolver{t: target.Target{Address: ln, HostKey: fingerprint.Compute(fingerprint.SHA256, newSigner().PublicKey())}}, "diego:pg-1/0")
 		Expect(g.Refusal.Reason).To(BeIdenticalTo(login.ReasonBackendTimeout))
 		Expect(g.Refusal.Message).To(Equal("the instance's sshd did not answer within 2s"))
 		var he *relay.HandshakeError
@@ -116,7 +116,7 @@ var _ = Describe("wording what the instance lookup and the connect report", func
 	})
 
 	It("words a refused connection", func() {
-		g := grantFor(fixedResolver{t: target.Target{Address: "127.0.0.1:1", HostFingerprint: fingerprint.SHA256Base64(newSigner().PublicKey())}}, "diego:pg-1/0")
+		g := grantFor(fixedResolver{t: target.Target{Address: "127.0.0.1:1", HostKey: fingerprint.Compute(fingerprint.SHA256, newSigner().PublicKey())}}, "diego:pg-1/0")
 		Expect(g.Refusal.Reason).To(BeIdenticalTo(login.ReasonBackendDown))
 	})
 

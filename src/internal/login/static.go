@@ -69,12 +69,12 @@ type StaticTarget struct {
 	Name string
 	// Addresses are host:port of each instance, by index.
 	Addresses []string
-	// HostFingerprint pins every instance's host key.
-	HostFingerprint string
+	// HostKey pins every instance's host key.
+	HostKey fingerprint.Fingerprint
 	// User is presented to the instances' sshd ("" = the relay's default).
 	User string
-	// PrivateKeyPEM is the key the proxy logs in with.
-	PrivateKeyPEM []byte
+	// Signer is the key the proxy logs in with.
+	Signer ssh.Signer
 	// AuthorizedKeys may open sessions to any instance of the target.
 	AuthorizedKeys []ssh.PublicKey
 }
@@ -103,9 +103,9 @@ func NewStatic(targets []StaticTarget, credentials []byte) (*Static, error) {
 			return nil, errors.New("static target without a name")
 		case len(t.Addresses) == 0:
 			return nil, fmt.Errorf("static target %q has no instances", t.Name)
-		case t.HostFingerprint == "":
+		case len(t.HostKey.Digest) == 0:
 			return nil, fmt.Errorf("static target %q pins no host key", t.Name)
-		case len(t.PrivateKeyPEM) == 0:
+		case t.Signer == nil:
 			return nil, fmt.Errorf("static target %q has no private key", t.Name)
 		}
 		if _, dup := s.targets[t.Name]; dup {
@@ -195,6 +195,5 @@ func (e staticEntry) grant(name string, idx int, user string) *Grant {
 	return &Grant{Scheme: SchemeStatic, ProcessGUID: name, Index: idx, User: user,
 		InstanceGUID: fmt.Sprintf("static:%s/%d", name, idx),
 		target: target.Target{ProcessGUID: name, Index: idx, InstanceGUID: fmt.Sprintf("static:%s/%d", name, idx),
-			Address: e.Addresses[idx], HostFingerprint: e.HostFingerprint, User: e.User,
-			PrivateKey: string(e.PrivateKeyPEM)}}
+			Address: e.Addresses[idx], HostKey: e.HostKey, User: e.User, Signer: e.Signer}}
 }

@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/login"
 )
 
@@ -117,7 +118,7 @@ func static(name string, instances int, keys ...ssh.PublicKey) login.StaticTarge
 	for i := range addrs {
 		addrs[i] = "127.0.0.1:1"
 	}
-	return login.StaticTarget{Name: name, Addresses: addrs, HostFingerprint: "SHA256:x", PrivateKeyPEM: []byte("not a key"),
+	return login.StaticTarget{Name: name, Addresses: addrs, HostKey: fingerprint.Compute(fingerprint.SHA256, newSigner().PublicKey()), Signer: newSigner(),
 		AuthorizedKeys: keys}
 }
 
@@ -172,7 +173,7 @@ var _ = Describe("static target authentication", func() {
 		_, err = login.NewStatic([]login.StaticTarget{static("a", 0)}, nil)
 		Expect(err).To(MatchError(ContainSubstring("no instances")))
 		noPin := static("a", 1)
-		noPin.HostFingerprint = ""
+		noPin.HostKey = fingerprint.Fingerprint{}
 		_, err = login.NewStatic([]login.StaticTarget{noPin}, nil)
 		Expect(err).To(MatchError(ContainSubstring("pins no host key")))
 	})
@@ -185,9 +186,9 @@ var _ = Describe("static target authentication", func() {
 		Expect(g.Index).To(Equal(1))
 		Expect(g.InstanceGUID).To(Equal("static:web/1"))
 		Expect(g.User).To(HavePrefix("key SHA256:"))
-		// The instance's key cannot be used: the grant carries the refusal for channel opens.
+		// The instance does not listen: the grant carries the refusal for channel opens.
 		Expect(g.Backend).To(BeNil())
-		Expect(g.Refusal.Reason).To(BeIdenticalTo(login.ReasonNoSSHRoute))
+		Expect(g.Refusal.Reason).To(BeIdenticalTo(login.ReasonBackendDown))
 	})
 
 	It("refuses a key authorized for another target", func() {

@@ -192,7 +192,7 @@ func staticTargets(cfg *proxyconfig.Resolved) (*login.Static, error) {
 	targets := make([]login.StaticTarget, 0, len(cfg.StaticTargets))
 	for _, t := range cfg.StaticTargets {
 		targets = append(targets, login.StaticTarget{Name: t.Name, Addresses: t.Instances,
-			HostFingerprint: t.HostFingerprint, User: t.User, PrivateKeyPEM: t.LoginKeyPEM, AuthorizedKeys: t.Keys})
+			HostKey: t.HostKey, User: t.User, Signer: t.LoginKey, AuthorizedKeys: t.Keys})
 	}
 	s, err := login.NewStatic(targets, creds)
 	if err != nil {

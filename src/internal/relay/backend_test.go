@@ -19,13 +19,13 @@ import (
 // "exec" requests from a tiny command set, echoes data, answers a global request and opens
 // a channel back to the client on request.
 type fakeSSHD struct {
-	ln       net.Listener
-	hostKey  ssh.Signer
-	clientPK string // PEM of the key the proxy must present
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	conns    []net.Conn
-	users    []string
+	ln        net.Listener
+	hostKey   ssh.Signer
+	clientKey ssh.Signer // the key the proxy must present
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	conns     []net.Conn
+	users     []string
 	// release, when set, is what a "held-global" request waits for before its reply.
 	release chan struct{}
 }
@@ -42,10 +42,10 @@ func newKey() (ssh.Signer, string) {
 
 func startFakeSSHD() *fakeSSHD {
 	host, _ := newKey()
-	client, clientPEM := newKey()
+	client, _ := newKey()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	Expect(err).NotTo(HaveOccurred())
-	f := &fakeSSHD{ln: ln, hostKey: host, clientPK: clientPEM, release: make(chan struct{})}
+	f := &fakeSSHD{ln: ln, hostKey: host, clientKey: client, release: make(chan struct{})}
 	authorized := client.PublicKey().Marshal()
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {

@@ -202,8 +202,8 @@ func benchPath(b *testing.B, cipher string, viaProxy bool) (string, []ssh.AuthMe
 	if !viaProxy {
 		return backend, []ssh.AuthMethod{ssh.PublicKeys(signer)}
 	}
-	tgt := target.Target{ProcessGUID: "bench", Address: backend, PrivateKey: clientPEM,
-		HostFingerprint: fingerprint.SHA256Base64(host.PublicKey())}
+	tgt := target.Target{ProcessGUID: "bench", Address: backend, Signer: signer,
+		HostKey: fingerprint.Compute(fingerprint.SHA256, host.PublicKey())}
 	return startBenchProxy(b, cipher, tgt), nil
 }
 

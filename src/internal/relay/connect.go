@@ -15,7 +15,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/target"
 )
 
@@ -40,7 +39,7 @@ func (b *Backend) Close() error { return b.Conn.Close() }
 var (
 	// ErrHostKeyMismatch: the sshd's host key does not match the pinned fingerprint.
 	ErrHostKeyMismatch = errors.New("host key does not match the pinned fingerprint")
-	// ErrBadTarget: the target pins no usable fingerprint or carries an unusable key.
+	// ErrBadTarget: the target pins no host key.
 	ErrBadTarget = errors.New("target cannot be used")
 	// ErrAuthRefused: the sshd did not accept the proxy's credentials.
 	ErrAuthRefused = errors.New("the sshd refused the proxy's credentials")
@@ -89,17 +88,10 @@ func isTimeout(ctx context.Context, err error) bool {
 // SSH handshake). Errors are ErrHostKeyMismatch, ErrBadTarget, ErrAuthRefused (wrapped),
 // *DialError or *HandshakeError.
 func Connect(ctx context.Context, t target.Target, logger *slog.Logger) (*Backend, error) {
-	if t.HostFingerprint == "" {
+	if len(t.HostKey.Digest) == 0 {
 		return nil, fmt.Errorf("%w: no host key fingerprint", ErrBadTarget)
 	}
-	fp, err := fingerprint.Parse(t.HostFingerprint)
-	if err != nil {
-		return nil, fmt.Errorf("%w: fingerprint: %w", ErrBadTarget, err)
-	}
-	methods, err := authMethods(t)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadTarget, err)
-	}
+	fp, methods := t.HostKey, authMethods(t)
 
 	conn, usedTLS, err := dial(ctx, t, logger)
 	if err != nil {
@@ -143,14 +135,10 @@ func Connect(ctx context.Context, t target.Target, logger *slog.Logger) (*Backen
 	return &Backend{Conn: sc, Chans: chans, Reqs: reqs, TLS: usedTLS}, nil
 }
 
-func authMethods(r target.Target) ([]ssh.AuthMethod, error) {
+func authMethods(r target.Target) []ssh.AuthMethod {
 	var methods []ssh.AuthMethod
-	if r.PrivateKey != "" {
-		s, err := ssh.ParsePrivateKey([]byte(r.PrivateKey))
-		if err != nil {
-			return nil, errors.New("private key cannot be parsed")
-		}
-		methods = append(methods, ssh.PublicKeys(s))
+	if r.Signer != nil {
+		methods = append(methods, ssh.PublicKeys(r.Signer))
 	}
 	if r.Password != "" {
 		methods = append(methods, ssh.Password(r.Password))
@@ -158,7 +146,7 @@ func authMethods(r target.Target) ([]ssh.AuthMethod, error) {
 	if len(methods) == 0 {
 		methods = append(methods, ssh.Password(""))
 	}
-	return methods, nil
+	return methods
 }
 
 func dial(ctx context.Context, t target.Target, logger *slog.Logger) (net.Conn, bool, error) {

@@ -99,8 +99,8 @@ var _ = Describe("Relay", func() {
 		sshd = startFakeSSHD()
 		tgt = target.Target{
 			ProcessGUID: "pg", Address: sshd.Addr(),
-			PrivateKey:      sshd.clientPK,
-			HostFingerprint: fingerprint.SHA256Base64(sshd.hostKey.PublicKey()),
+			Signer:  sshd.clientKey,
+			HostKey: fingerprint.Compute(fingerprint.SHA256, sshd.hostKey.PublicKey()),
 		}
 		proxy = startProxy(func() target.Target { return tgt })
 		client = dialProxy(proxy)
@@ -285,8 +285,8 @@ var _ = Describe("Connect", func() {
 		sshd = startFakeSSHD()
 		tgt = target.Target{
 			ProcessGUID: "pg", Address: sshd.Addr(),
-			PrivateKey: sshd.clientPK, User: "vcap-user",
-			HostFingerprint: fingerprint.MD5Hex(sshd.hostKey.PublicKey()),
+			Signer: sshd.clientKey, User: "vcap-user",
+			HostKey: fingerprint.Compute(fingerprint.MD5, sshd.hostKey.PublicKey()),
 		}
 	})
 	AfterEach(func() {
@@ -308,29 +308,29 @@ var _ = Describe("Connect", func() {
 	})
 
 	It("pins the host key with a SHA-256 fingerprint", func() {
-		tgt.HostFingerprint = fingerprint.SHA256Base64(sshd.hostKey.PublicKey())
+		tgt.HostKey = fingerprint.Compute(fingerprint.SHA256, sshd.hostKey.PublicKey())
 		b, err := connect()
 		Expect(err).NotTo(HaveOccurred())
 		b.Close()
 		other, _ := newKey()
-		tgt.HostFingerprint = fingerprint.SHA256Base64(other.PublicKey())
+		tgt.HostKey = fingerprint.Compute(fingerprint.SHA256, other.PublicKey())
 		_, err = connect()
 		Expect(err).To(MatchError(relay.ErrHostKeyMismatch))
 	})
 
 	It("refuses a host key mismatch, and a route with no fingerprint", func() {
 		other, _ := newKey()
-		tgt.HostFingerprint = fingerprint.SHA1Hex(other.PublicKey())
+		tgt.HostKey = fingerprint.Compute(fingerprint.SHA1, other.PublicKey())
 		_, err := connect()
 		Expect(err).To(MatchError(relay.ErrHostKeyMismatch))
-		tgt.HostFingerprint = ""
+		tgt.HostKey = fingerprint.Fingerprint{}
 		_, err = connect()
 		Expect(err).To(MatchError(relay.ErrBadTarget))
 	})
 
 	It("says the sshd refused the proxy when the key is wrong", func() {
-		_, otherPEM := newKey()
-		tgt.PrivateKey = otherPEM
+		other, _ := newKey()
+		tgt.Signer = other
 		_, err := connect()
 		Expect(err).To(MatchError(relay.ErrAuthRefused))
 	})

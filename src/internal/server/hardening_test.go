@@ -47,9 +47,9 @@ var _ = Describe("Server hardening", func() {
 	})
 
 	JustBeforeEach(func() {
-		_, clientPEM := newSigner()
+		clientKey, _ := newSigner()
 		tgt := target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
-			PrivateKey: clientPEM, HostFingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}
+			Signer: clientKey, HostKey: fingerprint.Compute(fingerprint.SHA256, sshd.host.PublicKey())}
 		var err error
 		srv, err = server.New(cfg, &login.Login{
 			Diego:    &login.Diego{Credentials: []byte("let-me-in")},

@@ -36,9 +36,9 @@ var _ = Describe("Server with static targets (public-key logins)", func() {
 	)
 
 	start := func(keys bool) *server.Server {
-		_, loginPEM := newSigner()
+		loginKey, _ := newSigner()
 		st, err := login.NewStatic([]login.StaticTarget{{Name: "web", Addresses: []string{sshd.ln.Addr().String()},
-			HostFingerprint: "SHA256:" + fingerprint.SHA256Base64(sshd.host.PublicKey()), PrivateKeyPEM: []byte(loginPEM),
+			HostKey: fingerprint.Compute(fingerprint.SHA256, sshd.host.PublicKey()), Signer: loginKey,
 			AuthorizedKeys: []ssh.PublicKey{alice.PublicKey()}}}, nil)
 		Expect(err).NotTo(HaveOccurred())
 		gate := &login.Login{Diego: &login.Diego{Credentials: []byte("x")}, DialTimeout: 5 * time.Second}

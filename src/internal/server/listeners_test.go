@@ -61,9 +61,9 @@ var _ = Describe("Server with more than one listener", func() {
 		goroutines = runtime.NumGoroutine()
 		sshd = startEchoSSHD()
 		DeferCleanup(sshd.Close)
-		_, clientPEM := newSigner()
+		clientKey, _ := newSigner()
 		tgt := target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
-			PrivateKey: clientPEM, HostFingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}
+			Signer: clientKey, HostKey: fingerprint.Compute(fingerprint.SHA256, sshd.host.PublicKey())}
 		logs = &logbuf.Buffer{}
 		logger, err := logging.New(logs, "debug", "ssh-proxy")
 		Expect(err).NotTo(HaveOccurred())

@@ -154,9 +154,9 @@ var _ = Describe("Server", func() {
 		idle = 0
 		goroutines = runtime.NumGoroutine()
 		sshd = startEchoSSHD()
-		_, clientPEM := newSigner()
+		clientKey, _ := newSigner()
 		tgt = target.Target{ProcessGUID: "pg-1", Index: 0, InstanceGUID: "inst-1", Address: sshd.ln.Addr().String(),
-			PrivateKey: clientPEM, HostFingerprint: fingerprint.SHA256Base64(sshd.host.PublicKey())}
+			Signer: clientKey, HostKey: fingerprint.Compute(fingerprint.SHA256, sshd.host.PublicKey())}
 	})
 
 	JustBeforeEach(func() {

@@ -124,12 +124,16 @@ var _ = Describe("Server", func() {
 		Expect(err).NotTo(HaveOccurred())
 		buf := gbytes.NewBuffer()
 		s2.Stdout = buf
-		Expect(s2.Start("read a; stty size; read b; stty size")).To(Succeed())
+		Expect(s2.Start("read a; stty size; while read b; do stty size; [ \"$(stty size)\" = '50 132' ] && exit 0; done")).To(Succeed())
 		_, _ = stdin.Write([]byte("go\n"))
 		Eventually(buf, wait).Should(gbytes.Say("24 80"))
 		Expect(s2.WindowChange(50, 132)).To(Succeed())
-		_, _ = stdin.Write([]byte("go\n"))
-		Eventually(buf, wait).Should(gbytes.Say("50 132"))
+		// The resize is a channel request and the line is channel data: the daemon applies the
+		// one beside the other, so ask until the shell sees the new size.
+		Eventually(func() *gbytes.Buffer {
+			_, _ = stdin.Write([]byte("go\n"))
+			return buf
+		}, wait, 200*time.Millisecond).Should(gbytes.Say("50 132"))
 		Expect(s2.Wait()).To(Succeed())
 	})
 

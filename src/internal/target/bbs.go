@@ -9,7 +9,10 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/app-ssh/app-ssh/internal/bbs"
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
 )
 
 // What Resolve reports, wrapped with detail for the log.
@@ -195,8 +198,18 @@ func (r *BBSResolver) build(processGUID string, index int, route bbs.SSHRoute, a
 	if host == "" {
 		return Target{}, fmt.Errorf("%w: instance %s has no address (instance address: %t)", ErrNoSSHRoute, a.InstanceGUID, useInstance)
 	}
+	hostKey, err := fingerprint.Parse(route.Fingerprint())
+	if err != nil {
+		return Target{}, fmt.Errorf("%w: its host key fingerprint: %w", ErrNoSSHRoute, err)
+	}
+	var signer ssh.Signer
+	if route.PrivateKey != "" {
+		if signer, err = ssh.ParsePrivateKey([]byte(route.PrivateKey)); err != nil {
+			return Target{}, fmt.Errorf("%w: its private key cannot be parsed", ErrNoSSHRoute)
+		}
+	}
 	t := Target{ProcessGUID: processGUID, Index: index, InstanceGUID: a.InstanceGUID,
-		HostFingerprint: route.Fingerprint(), User: route.User, Password: route.Password, PrivateKey: route.PrivateKey}
+		HostKey: hostKey, User: route.User, Password: route.Password, Signer: signer}
 	plain := ""
 	if plainPort != 0 {
 		plain = net.JoinHostPort(host, strconv.Itoa(int(plainPort)))

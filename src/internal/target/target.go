@@ -6,6 +6,10 @@ package target
 import (
 	"crypto/tls"
 	"fmt"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
 )
 
 // Target is where and how to reach one instance's sshd. It carries secrets (the route's
@@ -21,11 +25,13 @@ type Target struct {
 	// PlaintextAddress is only set when TLS is on and the operator allowed a plaintext
 	// fallback (backends_tls.allow_plaintext_fallback).
 	PlaintextAddress string
-	// HostFingerprint pins the sshd's host key (MD5 hex, SHA-1 hex or SHA-256 base64).
-	HostFingerprint string
-	// User, Password and PrivateKey are how the proxy logs in to the sshd (User "" = the
-	// relay's default).
-	User, Password, PrivateKey string
+	// HostKey pins the sshd's host key (parsed from the route's or the static target's
+	// fingerprint where it arrives: once per login, or once at start).
+	HostKey fingerprint.Fingerprint
+	// User, Password and Signer are how the proxy logs in to the sshd (User "" = the relay's
+	// default; Signer nil = no key).
+	User, Password string
+	Signer         ssh.Signer
 	// LogTags name the app's log stream for "cf logs" lines about this session: the desired
 	// LRP's metric tags resolved for this instance, always with source_id and instance_id.
 	// Nil when the target has no app identity (static targets, or a desired LRP with neither

@@ -2,20 +2,49 @@ package target_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/app-ssh/app-ssh/internal/bbs"
+	"github.com/app-ssh/app-ssh/internal/fingerprint"
 	"github.com/app-ssh/app-ssh/internal/target"
 	"github.com/app-ssh/app-ssh/internal/testenv/bbsstub"
 	"github.com/app-ssh/app-ssh/internal/testenv/certs"
 )
 
-const routeJSON = `{"container_port":2222,"host_fingerprint":"aa:bb","host_256_fingerprint":"X","private_key":"PEM","user":"u","password":"p","future_key":1}`
+// The route's host key (pinned by its SHA-256 fingerprint) and the key the proxy logs in with.
+var (
+	routeHostKey, _         = newKey()
+	routeLoginKey, loginPEM = newKey()
+	routeHostFP             = fingerprint.SHA256Base64(routeHostKey.PublicKey())
+	routeJSON               = fmt.Sprintf(`{"container_port":2222,"host_fingerprint":"aa:bb","host_256_fingerprint":%q,"private_key":%q,"user":"u","password":"p","future_key":1}`,
+		routeHostFP, loginPEM)
+)
+
+func newKey() (ssh.Signer, string) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	block, err := ssh.MarshalPrivateKey(k, "")
+	if err != nil {
+		panic(err)
+	}
+	s, err := ssh.NewSignerFromKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return s, string(pem.EncodeToMemory(block))
+}
 
 func instanceError(err error) *target.InstanceError {
 	var ie *target.InstanceError
@@ -27,8 +56,8 @@ var _ = Describe("the diego-ssh route (bbs.SSHRoute, the one route model)", func
 	It("reads diego-ssh's keys, ignores unknown ones, and pins the SHA-256 fingerprint first", func() {
 		r, err := (&bbs.DesiredLRP{Routes: map[string][]byte{"diego-ssh": []byte(routeJSON)}}).SSHRoute()
 		Expect(err).NotTo(HaveOccurred())
-		Expect(r).To(Equal(bbs.SSHRoute{ContainerPort: 2222, HostFingerprint: "aa:bb", Host256Fingerprint: "X", PrivateKey: "PEM", User: "u", Password: "p"}))
-		Expect(r.Fingerprint()).To(Equal("X"))
+		Expect(r).To(Equal(bbs.SSHRoute{ContainerPort: 2222, HostFingerprint: "aa:bb", Host256Fingerprint: routeHostFP, PrivateKey: loginPEM, User: "u", Password: "p"}))
+		Expect(r.Fingerprint()).To(Equal(routeHostFP))
 		r.Host256Fingerprint = ""
 		Expect(r.Fingerprint()).To(Equal("aa:bb"))
 	})
@@ -82,8 +111,23 @@ var _ = Describe("BBSResolver against the BBS stand-in", func() {
 		Expect(t.Address).To(Equal("10.0.0.1:61002"))
 		Expect(t.TLS).To(BeNil())
 		Expect(t.InstanceGUID).To(Equal("inst-1"))
-		Expect([]string{t.PrivateKey, t.Password, t.User, t.HostFingerprint}).To(Equal([]string{"PEM", "p", "u", "X"}))
-		Expect(t.Describe()).NotTo(ContainSubstring("PEM"))
+		Expect([]string{t.Password, t.User}).To(Equal([]string{"p", "u"}))
+		Expect(t.HostKey.Matches(routeHostKey.PublicKey())).To(BeTrue(), "the route's SHA-256 fingerprint, parsed")
+		Expect(t.Signer.PublicKey().Marshal()).To(Equal(routeLoginKey.PublicKey().Marshal()), "the route's private key, parsed")
+		Expect(t.Describe()).NotTo(ContainSubstring("PRIVATE KEY"))
+	})
+
+	It("reports a route whose fingerprint or key cannot be parsed as no usable SSH route, without echoing the key", func() {
+		for _, route := range []string{
+			`{"container_port":2222,"host_256_fingerprint":"not a fingerprint"}`,
+			fmt.Sprintf(`{"container_port":2222,"host_256_fingerprint":%q,"private_key":"-----BEGIN OPENSSH PRIVATE KEY-----\nsecretstuff\n-----END OPENSSH PRIVATE KEY-----\n"}`, routeHostFP),
+		} {
+			stub.SetDesiredLRP(bbs.DesiredLRP{ProcessGUID: "pg", Routes: map[string][]byte{"diego-ssh": []byte(route)}})
+			stub.SetActualLRPs("pg", running)
+			_, err := resolve()
+			Expect(err).To(MatchError(target.ErrNoSSHRoute), route)
+			Expect(err.Error()).NotTo(ContainSubstring("secretstuff"))
+		}
 	})
 
 	It("names the app's log stream: log_guid as source_id and the index as instance_id by default", func() {

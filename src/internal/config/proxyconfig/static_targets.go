@@ -1,6 +1,9 @@
 package proxyconfig
 
 import (
+	"bytes"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -52,8 +55,8 @@ func ValidStaticTargetName(s string) bool {
 }
 
 // loginKey reads the PEM key the proxy logs in to the target's instances with (inline or from
-// its file) and checks that it parses as one private key.
-func (t StaticTarget) loginKey() ([]byte, error) {
+// its file) and parses it: exactly one private key.
+func (t StaticTarget) loginKey() (ssh.Signer, error) {
 	data := []byte(t.PrivateKey)
 	if t.PrivateKey == "" {
 		var err error
@@ -61,13 +64,21 @@ func (t StaticTarget) loginKey() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if _, err := parseSigner(data); err != nil {
-		return nil, err
+	blocks, rest := 0, data
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		blocks++
 	}
-	if signers, err := parseSigners(data); err != nil || len(signers) != 1 {
-		return nil, fmt.Errorf("holds %d private keys; one is expected", len(signers))
+	switch {
+	case blocks > 1:
+		return nil, fmt.Errorf("holds %d private keys; one is expected", blocks)
+	case blocks == 1 && len(bytes.TrimSpace(rest)) > 0:
+		return nil, errors.New("text after the private key")
 	}
-	return data, nil
+	return parseSigner(data)
 }
 
 // parsedAuthorizedKeys parses AuthorizedKeys; the error names the first bad line by position.
@@ -89,10 +100,11 @@ func (t StaticTarget) parsedAuthorizedKeys() ([]ssh.PublicKey, error) {
 // ResolvedStaticTarget is a static target with its keys read and parsed.
 type ResolvedStaticTarget struct {
 	StaticTarget
-	// Keys are AuthorizedKeys parsed; LoginKeyPEM is the login key's PEM text (inline or
-	// read from its file), checked to parse.
-	Keys        []ssh.PublicKey
-	LoginKeyPEM []byte
+	// Keys are AuthorizedKeys parsed; HostKey is HostFingerprint parsed; LoginKey is the
+	// login key (inline or read from its file) parsed.
+	Keys     []ssh.PublicKey
+	HostKey  fingerprint.Fingerprint
+	LoginKey ssh.Signer
 }
 
 // ResolveStaticTargets checks every entry, reads and parses its keys, and returns one error
@@ -134,8 +146,10 @@ func ResolveStaticTargets(targets []StaticTarget, passwordAuth bool) ([]Resolved
 		}
 		if t.HostFingerprint == "" {
 			add("host_fingerprint", "must be set (the instances' host key is always pinned)")
-		} else if _, err := fingerprint.Parse(t.HostFingerprint); err != nil {
+		} else if fp, err := fingerprint.Parse(t.HostFingerprint); err != nil {
 			add("host_fingerprint", "%v", err)
+		} else {
+			rt.HostKey = fp
 		}
 		switch {
 		case t.PrivateKey != "" && t.PrivateKeyFile != "":
@@ -143,7 +157,7 @@ func ResolveStaticTargets(targets []StaticTarget, passwordAuth bool) ([]Resolved
 		case t.PrivateKey == "" && t.PrivateKeyFile == "":
 			add("private_key_file", "must be set (or private_key): the key the proxy logs in to the instances with")
 		default:
-			pemKey, err := t.loginKey()
+			signer, err := t.loginKey()
 			k := "private_key_file"
 			if t.PrivateKey != "" {
 				k = "private_key"
@@ -151,7 +165,7 @@ func ResolveStaticTargets(targets []StaticTarget, passwordAuth bool) ([]Resolved
 			if err != nil {
 				add(k, "%v", err)
 			}
-			rt.LoginKeyPEM = pemKey
+			rt.LoginKey = signer
 		}
 		if strings.ContainsAny(t.User, " \t\r\n") {
 			add("user", "must not contain white space")

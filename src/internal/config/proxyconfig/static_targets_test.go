@@ -46,8 +46,11 @@ var _ = Describe("static targets", func() {
 		inline.AuthorizedKeys = nil
 		rs, errs := proxyconfig.ResolveStaticTargets([]proxyconfig.StaticTarget{good, inline}, true)
 		Expect(errs).To(BeEmpty())
-		Expect(rs[0].LoginKeyPEM).To(Equal([]byte(keyPEM)), "read from private_key_file")
-		Expect(rs[1].LoginKeyPEM).To(Equal([]byte(keyPEM)))
+		want, err := ssh.ParsePrivateKey([]byte(keyPEM))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rs[0].LoginKey.PublicKey().Marshal()).To(Equal(want.PublicKey().Marshal()), "read from private_key_file")
+		Expect(rs[1].LoginKey.PublicKey().Marshal()).To(Equal(want.PublicKey().Marshal()))
+		Expect(rs[0].HostKey.String()).To(Equal(fp), "host_fingerprint, parsed")
 		Expect(rs[0].Keys).To(HaveLen(1))
 		Expect(rs[1].Keys).To(BeEmpty())
 	})
