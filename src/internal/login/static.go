@@ -64,7 +64,7 @@ func IsStaticUsername(user string) bool {
 }
 
 // StaticTarget is one static target: fixed sshd instances that need no BBS, reached with
-// the proxy's own key and pinned by one host-key fingerprint. PrivateKeyPEM is a secret.
+// the proxy's own key and pinned by one host-key fingerprint. Signer is a secret.
 type StaticTarget struct {
 	Name string
 	// Addresses are host:port of each instance, by index.
