@@ -2,8 +2,6 @@ package hardening_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -99,24 +97,6 @@ func (e *env) rssKiB() int {
 
 // logLines are the proxy's lager lines with the given message, flattened (proxyrig.LogLines).
 func (e *env) logLines(msg string) []map[string]any { return proxyrig.LogLines(e.proxyLog(), msg) }
-
-func (e *env) auditLines() []map[string]any {
-	b, err := os.ReadFile(e.rig.AuditFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	Expect(err).NotTo(HaveOccurred())
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		Expect(json.Unmarshal([]byte(l), &m)).To(Succeed(), l)
-		out = append(out, m)
-	}
-	return out
-}
 
 func (e *env) code() string { return e.rig.Code() }
 

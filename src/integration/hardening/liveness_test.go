@@ -58,7 +58,7 @@ var _ = Describe("maximum connection duration", func() {
 		Expect(s.ExitCode()).NotTo(Equal(0))
 		Expect(string(s.Err.Contents())).To(ContainSubstring("ssh-proxy: closing the connection: it has reached the maximum connection duration"))
 		Expect(string(s.Out.Contents())).NotTo(ContainSubstring("never"))
-		Eventually(e.auditLines, 10*time.Second).Should(ContainElement(And(HaveKeyWithValue("event", "session-end"),
+		Eventually(e.rig.AuditEvents, 10*time.Second).Should(ContainElement(And(HaveKeyWithValue("event", "session-end"),
 			HaveKeyWithValue("end_reason", "max connection duration"))))
 	})
 })

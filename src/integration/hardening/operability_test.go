@@ -50,7 +50,7 @@ var _ = Describe("PROXY protocol", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(out).To(Equal("via-v1\n"))
 		sessionFrom("203.0.113.77:45678")
-		Eventually(e.auditLines, 10*time.Second).Should(ContainElement(And(
+		Eventually(e.rig.AuditEvents, 10*time.Second).Should(ContainElement(And(
 			HaveKeyWithValue("event", "session-end"), HaveKeyWithValue("client_addr", "203.0.113.77:45678"))))
 	})
 
@@ -139,7 +139,7 @@ var _ = Describe("graceful drain", func() {
 		Expect(string(long.Out.Contents())).NotTo(ContainSubstring("never"))
 		Eventually(e.proxy, 20*time.Second).Should(gexec.Exit(0))
 		Expect(e.logLines("ssh-proxy.drain-timeout")).To(ConsistOf(HaveKeyWithValue("sessions_closed", 1.0)))
-		Expect(e.auditLines()).To(ContainElement(And(HaveKeyWithValue("event", "session-end"),
+		Expect(e.rig.AuditEvents()).To(ContainElement(And(HaveKeyWithValue("event", "session-end"),
 			HaveKeyWithValue("end_reason", "drain timeout"))))
 	})
 })
@@ -239,7 +239,7 @@ var _ = Describe("metrics and audit", func() {
 		}
 
 		var ends []map[string]any
-		for _, l := range e.auditLines() {
+		for _, l := range e.rig.AuditEvents() {
 			if l["event"] == "session-end" {
 				ends = append(ends, l)
 			}

@@ -62,7 +62,7 @@ var _ = Describe("channel audit events", func() {
 		Expect(r.Code).To(Equal(0), r.Stderr)
 		Eventually(func() []map[string]any { return e.eventsOf("session-end") }, 10*time.Second, 50*time.Millisecond).Should(HaveLen(5))
 
-		events := e.auditEvents()
+		events := e.rig.AuditEvents()
 		starts := map[string]bool{}
 		var got []map[string]any
 		for _, ev := range events {

@@ -6,8 +6,6 @@ package policy_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -193,29 +191,10 @@ func (e *env) goClient() *ssh.Client {
 	return client
 }
 
-// auditEvents are the audit log's lines, decoded.
-func (e *env) auditEvents() []map[string]any {
-	b, err := os.ReadFile(e.rig.AuditFile)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	Expect(err).NotTo(HaveOccurred())
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		Expect(json.Unmarshal([]byte(l), &m)).To(Succeed(), l)
-		out = append(out, m)
-	}
-	return out
-}
-
 // eventsOf are the audit events named event.
 func (e *env) eventsOf(event string) []map[string]any {
 	var out []map[string]any
-	for _, m := range e.auditEvents() {
+	for _, m := range e.rig.AuditEvents() {
 		if m["event"] == event {
 			out = append(out, m)
 		}

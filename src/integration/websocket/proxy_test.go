@@ -1,12 +1,10 @@
 package websocket_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -200,20 +198,6 @@ func proxyTransfers(l login) {
 	}).WithTimeout(30 * time.Second).WithPolling(200 * time.Millisecond).Should(Equal("ping\n"))
 }
 
-// auditRecords are the proxy's audit log lines.
-func (p *wsProxy) auditRecords() []map[string]any {
-	b, err := os.ReadFile(p.rig.AuditFile)
-	Expect(err).NotTo(HaveOccurred())
-	var out []map[string]any
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		var m map[string]any
-		if json.Unmarshal(line, &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // dialWS upgrades a WebSocket to the proxy's listener with extra request headers.
 func (p *wsProxy) dialWS(ctx context.Context, header http.Header) (*websocket.Conn, error) {
 	ca, err := os.ReadFile(p.caFile)
@@ -270,7 +254,7 @@ var _ = Describe("the ssh-proxy's WebSocket listener", func() {
 		Expect(starts).To(ContainElement(HaveKeyWithValue("scheme", "static")))
 		Expect(p.rig.Metric(`ssh_proxy_transport_connections_total{transport="websocket"}`)).To(BeNumerically(">=", 10))
 		Expect(p.rig.Metric(`ssh_proxy_transport_connections_total{transport="tcp"}`)).To(BeZero())
-		Eventually(p.auditRecords, 10*time.Second).Should(ContainElement(HaveKeyWithValue("transport", "websocket")))
+		Eventually(p.rig.AuditEvents, 10*time.Second).Should(ContainElement(HaveKeyWithValue("transport", "websocket")))
 
 		By("the TCP listener serves the same logins, labelled tcp")
 		res := proxyrig.RunClient(p.rig.Code(), nil, "ssh", append(proxyrig.ClientOptions("", 30), "-p", strconv.Itoa(p.rig.ProxyPort),
@@ -306,7 +290,7 @@ var _ = Describe("the ssh-proxy's WebSocket listener", func() {
 			p := startWSProxy(wsProxyOpts{trusted: []string{"127.0.0.1/32"}})
 			p.goLogin(header)
 			Expect(p.sessionStarts()).To(ConsistOf(HaveKeyWithValue("remote_addr", HavePrefix("203.0.113.7"))))
-			Eventually(p.auditRecords, 10*time.Second).Should(ContainElement(And(
+			Eventually(p.rig.AuditEvents, 10*time.Second).Should(ContainElement(And(
 				HaveKeyWithValue("client_addr", HavePrefix("203.0.113.7")), HaveKeyWithValue("transport", "websocket"))))
 		})
 
@@ -314,7 +298,7 @@ var _ = Describe("the ssh-proxy's WebSocket listener", func() {
 			p := startWSProxy(wsProxyOpts{trusted: []string{"10.9.9.0/24"}})
 			p.goLogin(header)
 			Expect(p.sessionStarts()).To(ConsistOf(HaveKeyWithValue("remote_addr", HavePrefix("127.0.0.1:"))))
-			Eventually(p.auditRecords, 10*time.Second).Should(ContainElement(HaveKeyWithValue("client_addr", HavePrefix("127.0.0.1:"))))
+			Eventually(p.rig.AuditEvents, 10*time.Second).Should(ContainElement(HaveKeyWithValue("client_addr", HavePrefix("127.0.0.1:"))))
 			Expect(string(must(os.ReadFile(p.rig.AuditFile)))).NotTo(ContainSubstring("203.0.113.7"))
 		})
 	})

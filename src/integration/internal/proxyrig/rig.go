@@ -437,6 +437,26 @@ func LogLines(log, message string) []map[string]any {
 	return out
 }
 
+// AuditEvents are the proxy's audit log lines, decoded (none before the file exists); every
+// line must be one JSON object.
+func (r *Rig) AuditEvents() []map[string]any {
+	b, err := os.ReadFile(r.AuditFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	Expect(err).NotTo(HaveOccurred())
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		Expect(json.Unmarshal([]byte(l), &m)).To(Succeed(), l)
+		out = append(out, m)
+	}
+	return out
+}
+
 // OpenFDs counts the proxy process's open file descriptors.
 func (r *Rig) OpenFDs() int {
 	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", r.Proxy.Command.Process.Pid))
