@@ -62,12 +62,20 @@ func (r *Rules) Channel(chanType string, extra []byte) (Channel, *Denial) {
 			return c, deny(KindLocalForward, "forwarding to Unix sockets is not permitted by %s", policyForwardingDenied)
 		}
 		return c, nil
-	case ChanX11:
-		return c, deny(KindX11, "X11 forwarding is not supported")
-	case ChanAgent:
-		return c, deny(KindAgent, "agent forwarding is not supported")
 	}
-	return c, deny(KindChannelType, "channel type %s is not supported", capShow(chanType))
+	return c, refuseOther(chanType)
+}
+
+// refuseOther refuses a channel type neither direction allows: agent and X11 forwarding (in
+// both directions) and any type this proxy does not know.
+func refuseOther(chanType string) *Denial {
+	switch chanType {
+	case ChanX11:
+		return deny(KindX11, "X11 forwarding is not supported")
+	case ChanAgent:
+		return deny(KindAgent, "agent forwarding is not supported")
+	}
+	return deny(KindChannelType, "channel type %s is not supported", capShow(chanType))
 }
 
 // BackendChannel decides a channel the instance's sshd opens toward the client.
@@ -96,12 +104,8 @@ func (r *Rules) BackendChannel(chanType string, extra []byte) (Channel, *Denial)
 			return c, deny(KindRemoteForward, "remote forwarding of Unix sockets is not permitted by %s", policyForwardingDenied)
 		}
 		return c, nil
-	case ChanX11:
-		return c, deny(KindX11, "X11 forwarding is not supported")
-	case ChanAgent:
-		return c, deny(KindAgent, "agent forwarding is not supported")
 	}
-	return c, deny(KindChannelType, "channel type %s is not supported", capShow(chanType))
+	return c, refuseOther(chanType)
 }
 
 // parseForwarded reads the listen address and port at the start of a forwarded-tcpip
