@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,12 +52,7 @@ var _ = Describe("CATS-style SSH checks against scripts/run-local --cf", Ordered
 	BeforeAll(func() {
 		l = newLocalRun()
 		l.start("--cf")
-		line := l.printedLine("ssh -p " + fmt.Sprint(l.proxyPort) + " -o UserKnownHostsFile")
-		m := regexp.MustCompile(`^ssh -p \d+ (.+) cf:([0-9a-f-]+)/0@127\.0\.0\.1$`).FindStringSubmatch(line)
-		Expect(m).NotTo(BeNil(), "unexpected cf ssh line %q", line)
-		appGUID = m[2]
-		cf = client{port: l.proxyPort, opts: "-o BatchMode=no -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 " + m[1],
-			user: "cf:" + appGUID + "/0", login: func() []string { return askpassEnv(l.code()) }}
+		cf, appGUID = l.cfClient()
 		Expect(accesses()).To(Equal(0))
 	})
 

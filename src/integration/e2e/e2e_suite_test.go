@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,18 @@ func (l *localRun) code() string {
 	c := strings.TrimSpace(r.stdout)
 	Expect(c).To(MatchRegexp(`^\S{6,}$`))
 	return c
+}
+
+// cfClient is the printed `ssh ... cf:<app-guid>/0@127.0.0.1` command of a --cf run as a
+// client that logs in with a fresh one-time code each time, and the app's guid.
+func (l *localRun) cfClient() (client, string) {
+	GinkgoHelper()
+	line := l.printedLine("ssh -p " + fmt.Sprint(l.proxyPort) + " -o UserKnownHostsFile")
+	m := regexp.MustCompile(`^ssh -p \d+ (.+) cf:([0-9a-f-]+)/0@127\.0\.0\.1$`).FindStringSubmatch(line)
+	Expect(m).NotTo(BeNil(), "unexpected cf ssh line %q", line)
+	// BatchMode=no first: sftp -b turns batch mode (no password prompts) on after it.
+	return client{port: l.proxyPort, opts: "-o BatchMode=no -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 " + m[1],
+		user: "cf:" + m[2] + "/0", login: func() []string { return askpassEnv(l.code()) }}, m[2]
 }
 
 // askpassEnv makes OpenSSH answer its password prompt with code, as a person pasting it would.

@@ -236,24 +236,17 @@ var _ = Describe("scripts/run-local (static target)", Ordered, func() {
 
 var _ = Describe("scripts/run-local --cf (development stand-ins)", Ordered, func() {
 	var (
-		l       *localRun
-		cf      client
-		appGUID string
-		code    string
+		l    *localRun
+		cf   client
+		code string
 	)
 
 	BeforeAll(func() {
 		l = newLocalRun()
 		l.start("--cf")
-		line := l.printedLine("ssh -p " + fmt.Sprint(l.proxyPort) + " -o UserKnownHostsFile")
-		m := regexp.MustCompile(`^ssh -p \d+ (.+) cf:([0-9a-f-]+)/0@127\.0\.0\.1$`).FindStringSubmatch(line)
-		Expect(m).NotTo(BeNil(), "unexpected cf ssh line %q", line)
-		appGUID = m[2]
+		cf, _ = l.cfClient()
 		code = strings.TrimSpace(strings.TrimPrefix(l.printedLine("password (a one-time code"), "password (a one-time code, single use):"))
 		Expect(code).NotTo(BeEmpty())
-		// BatchMode=no first: sftp -b turns batch mode (no password prompts) on after it.
-		cf = client{port: l.proxyPort, opts: "-o BatchMode=no -o ConnectTimeout=20 -o NumberOfPasswordPrompts=1 " + m[1],
-			user: "cf:" + appGUID + "/0", login: func() []string { return askpassEnv(l.code()) }}
 	})
 
 	It("lets the printed cf: command in with the printed one-time code, once", func() {
