@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
@@ -39,20 +38,12 @@ import (
 // logField returns the string field key of the first lager line whose message is msg: the
 // message itself for "message", else the key from the line's data.
 func logField(log, msg, key string) (string, bool) {
-	sc := bufio.NewScanner(strings.NewReader(log))
-	for sc.Scan() {
-		var m struct {
-			Message string         `json:"message"`
-			Data    map[string]any `json:"data"`
+	lines, _ := logbuf.LagerLines(log)
+	for _, l := range lines {
+		if l["message"] == msg {
+			v, ok := l[key].(string)
+			return v, ok
 		}
-		if json.Unmarshal(sc.Bytes(), &m) != nil || m.Message != msg {
-			continue
-		}
-		if key == "message" {
-			return m.Message, true
-		}
-		v, ok := m.Data[key].(string)
-		return v, ok
 	}
 	return "", false
 }
