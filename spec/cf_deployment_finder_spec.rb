@@ -37,6 +37,19 @@ RSpec.describe 'scripts/lib/cf-deployment.sh (find_cf_deployment)' do
     expect(find('APP_SSH_CF_DEPLOYMENT_DIR' => mine)).to eq([mine, '', true])
   end
 
+  it 'finds it beside the local repository this one was cloned from' do
+    origin = File.join(@dir, 'elsewhere', 'app-ssh')
+    FileUtils.mkdir_p(origin)
+    beside = checkout(File.join(@dir, 'elsewhere', 'shared', 'cf-deployment'))
+    root = File.join(@dir, 'work', 'app-ssh')
+    FileUtils.mkdir_p(root)
+    _, status = Open3.capture2e('git', '-C', root, 'init', '-q')
+    expect(status).to be_success
+    _, status = Open3.capture2e('git', '-C', root, 'remote', 'add', 'origin', origin)
+    expect(status).to be_success
+    expect(find).to eq([beside, '', true])
+  end
+
   it 'refuses an APP_SSH_CF_DEPLOYMENT_DIR without cf-deployment.yml, in one line' do
     out, err, ok = find('APP_SSH_CF_DEPLOYMENT_DIR' => File.join(@dir, 'empty'))
     expect([out, ok]).to eq(['', false])

@@ -2,7 +2,8 @@
 # into the repository). Source it; don't run it. find_cf_deployment prints the directory, or
 # prints one line on stderr saying how to provide it and returns 1. In order:
 #   1. $APP_SSH_CF_DEPLOYMENT_DIR (an error if it has no cf-deployment.yml: it was asked for);
-#   2. ../shared/cf-deployment beside the repository (where CI and shared machines keep it);
+#   2. ../shared/cf-deployment beside the repository (where CI and shared machines keep it), or
+#      beside the local repository this one was cloned from (git clone . /tmp/ci-check);
 #   3. the cache, $APP_SSH_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/app-ssh), filled by
 #   4. a shallow clone of the tag from $APP_SSH_CF_DEPLOYMENT_URL (default GitHub), bounded by
 #      $APP_SSH_CLONE_TIMEOUT seconds (default 60) and failing at once without a network.
@@ -24,6 +25,13 @@ find_cf_deployment() {
   shared="$(cd "${root}/.." 2>/dev/null && pwd || printf '%s' "${root}/..")/shared/cf-deployment"
   if [ -f "${shared}/cf-deployment.yml" ]; then
     printf '%s\n' "${shared}"
+    return 0
+  fi
+  # A clone of a local checkout (git clone -q . /tmp/ci-check): its origin is a directory.
+  local origin
+  origin="$(git -C "${root}" remote get-url origin 2>/dev/null)" || origin=""
+  if [ -n "${origin}" ] && [ -d "${origin}" ] && [ -f "${origin}/../shared/cf-deployment/cf-deployment.yml" ]; then
+    (cd "${origin}/../shared/cf-deployment" && pwd)
     return 0
   fi
   local cache="${APP_SSH_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME}/.cache}/app-ssh}"
